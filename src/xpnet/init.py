@@ -1,0 +1,76 @@
+"""W[l] ~ N(0, 2 / n[l-1]) (He) or U(-r, r), r = sqrt(6 / (n[l-1] + n[l])) (Xavier/Glorot); b[l] = 0.
+
+The array API standard has no random numbers, so the draws come from a seeded
+``numpy.random.Generator`` on the host, in float64, then are cast and moved: for one seed
+every backend and device starts from bit-identical parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from .backend import Backend, get_backend
+
+__all__ = ["INITIALIZERS", "default_init", "draw_parameters", "initialize_parameters"]
+
+INITIALIZERS = ("he", "xavier")
+
+
+def default_init(activation: str) -> str:
+    """He for relu-like hidden layers, Xavier/Glorot for tanh, sigmoid and identity."""
+    return "he" if activation in ("relu", "leaky_relu") else "xavier"
+
+
+def _check_dims(layer_dims: Sequence[int]) -> list[int]:
+    dims = list(layer_dims)
+    if len(dims) < 2:
+        raise ValueError(f"layer_dims needs at least n[0] and n[L]; got {dims}")
+    for l, n in enumerate(dims):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"layer size n[{l}] must be a positive integer; got {n!r} in {dims}")
+    return [int(n) for n in dims]
+
+
+def draw_parameters(layer_dims: Sequence[int], init: str | Sequence[str] = "he",
+                    rng: int | np.random.Generator | None = 0
+                    ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """Host float64 draws of W[l] (n[l], n[l-1]) and zero b[l] (n[l], 1), l = 1..L.
+
+    ``init`` is one scheme or one per layer (``"he"`` / ``"xavier"``); ``rng`` a seed or Generator.
+    """
+    dims = _check_dims(layer_dims)
+    L = len(dims) - 1
+    schemes = [init] * L if isinstance(init, str) else list(init)
+    if len(schemes) != L:
+        raise ValueError(f"init lists {len(schemes)} schemes for {L} layers")
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    W, b = {}, {}
+    for l in range(1, L + 1):
+        n_prev, n = dims[l - 1], dims[l]
+        if schemes[l - 1] == "he":
+            W[l] = gen.standard_normal((n, n_prev)) * math.sqrt(2.0 / n_prev)
+        elif schemes[l - 1] == "xavier":
+            r = math.sqrt(6.0 / (n_prev + n))
+            W[l] = gen.uniform(-r, r, size=(n, n_prev))
+        else:
+            raise ValueError(f"unknown init {schemes[l - 1]!r} for layer {l}; expected one of "
+                             f"{', '.join(INITIALIZERS)}")
+        b[l] = np.zeros((n, 1))
+    return W, b
+
+
+def initialize_parameters(layer_dims: Sequence[int], *, init: str | Sequence[str] = "he",
+                          rng: int | np.random.Generator | None = 0, dtype: Any = "float32",
+                          backend: str | Backend = "numpy", device: Any = None
+                          ) -> tuple[dict[int, Any], dict[int, Any]]:
+    """W[l], b[l] for l = 1..L on ``backend``/``device`` in ``dtype`` (float32 or float64)."""
+    if np.dtype(dtype) not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64; got {dtype!r}")
+    be = get_backend(backend, device)
+    W64, b64 = draw_parameters(layer_dims, init, rng)
+    W = {l: be.asarray(w.astype(dtype)) for l, w in W64.items()}
+    b = {l: be.asarray(v.astype(dtype)) for l, v in b64.items()}
+    return W, b

@@ -1,0 +1,87 @@
+"""J = (1/m) sum_i L(y(i), a[L](i)): the costs, each computed from the output logits Z[L].
+
+Working from Z[L] rather than A[L] = g(Z[L]) keeps every cost finite: cross-entropy uses
+log-sum-exp, binary cross-entropy uses log(1 + exp(-|Z|)), so no log(0) is ever taken and
+large logits give large but finite costs. Each cost is paired with the output activation for
+which dZ[L] = A[L] - Y holds (:data:`OUTPUT_COST`).
+
+``cost_derivative`` gives dA[L] = m dJ/dA[L] for the general, unfused chain rule.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+__all__ = [
+    "COSTS",
+    "COST_DERIVATIVES",
+    "OUTPUT_COST",
+    "binary_cross_entropy",
+    "binary_cross_entropy_derivative",
+    "cost_derivative",
+    "cross_entropy",
+    "cross_entropy_derivative",
+    "squared_error",
+    "squared_error_derivative",
+]
+
+
+def _logsumexp(Z: Any, *, xp: Any) -> Any:
+    """log sum_k exp(Z_k) per column, shifted by the column max."""
+    Zmax = xp.max(Z, axis=0, keepdims=True)
+    return Zmax + xp.log(xp.sum(xp.exp(Z - Zmax), axis=0, keepdims=True))
+
+
+def cross_entropy(ZL: Any, Y: Any, *, xp: Any) -> Any:
+    """J = -(1/m) sum_i sum_k Y_k(i) log softmax(Z[L])_k(i) = (1/m) sum_i [lse(Z(i)) - Y(i).Z(i)]."""
+    m = ZL.shape[1]
+    return (xp.sum(_logsumexp(ZL, xp=xp)) - xp.sum(Y * ZL)) / m
+
+
+def binary_cross_entropy(ZL: Any, Y: Any, *, xp: Any) -> Any:
+    """J = -(1/m) sum [Y log A + (1 - Y) log(1 - A)], A = sigmoid(Z[L]),
+    as (1/m) sum [max(Z, 0) - Z Y + log(1 + exp(-|Z|))]."""
+    m = ZL.shape[1]
+    return xp.sum(xp.maximum(ZL, 0.0) - ZL * Y + xp.log1p(xp.exp(-xp.abs(ZL)))) / m
+
+
+def squared_error(ZL: Any, Y: Any, *, xp: Any) -> Any:
+    """J = (1/2m) sum_i ||A(i) - Y(i)||^2 with A = Z[L] (identity output)."""
+    m = ZL.shape[1]
+    D = ZL - Y
+    return xp.sum(D * D) / (2 * m)
+
+
+def cross_entropy_derivative(AL: Any, Y: Any, *, xp: Any) -> Any:
+    """dA[L] = -Y / A[L]  (with a softmax output; A[L] > 0 always)."""
+    return -Y / AL
+
+
+def binary_cross_entropy_derivative(AL: Any, Y: Any, *, xp: Any) -> Any:
+    """dA[L] = -(Y / A[L] - (1 - Y) / (1 - A[L]))."""
+    return -(Y / AL - (1.0 - Y) / (1.0 - AL))
+
+
+def squared_error_derivative(AL: Any, Y: Any, *, xp: Any) -> Any:
+    """dA[L] = A[L] - Y."""
+    return AL - Y
+
+
+COSTS: dict[str, Callable[..., Any]] = {
+    "cross_entropy": cross_entropy,
+    "binary_cross_entropy": binary_cross_entropy,
+    "squared_error": squared_error,
+}
+COST_DERIVATIVES: dict[str, Callable[..., Any]] = {
+    "cross_entropy": cross_entropy_derivative,
+    "binary_cross_entropy": binary_cross_entropy_derivative,
+    "squared_error": squared_error_derivative,
+}
+# The matching pairs for which dZ[L] = A[L] - Y.
+OUTPUT_COST = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy",
+               "identity": "squared_error"}
+
+
+def cost_derivative(AL: Any, Y: Any, cost: str, *, xp: Any) -> Any:
+    """dA[L] for the named cost (the unfused path; see ``backward.output_delta`` for the fused one)."""
+    return COST_DERIVATIVES[cost](AL, Y, xp=xp)
