@@ -29,6 +29,7 @@ __all__ = [
     "available_backends",
     "backend_of",
     "get_backend",
+    "is_out_of_memory",
     "namespace",
     "synchronize",
     "to_numpy",
@@ -72,6 +73,9 @@ def _probe_cupy() -> tuple[bool, str]:
     try:
         import cupy
     except ImportError as exc:
+        if exc.name not in (None, "cupy"):  # cupy is there, one of its dependencies is not
+            return False, (f"cupy is installed but cannot be imported: {exc}; reinstall it with "
+                           "its dependencies (pip install 'xpnet[cuda12]' or 'xpnet[cuda13]')")
         return False, f"cupy is not installed ({exc}); pip install 'xpnet[cuda12]' or 'xpnet[cuda13]'"
     try:
         if not cupy.cuda.is_available():
@@ -318,3 +322,26 @@ def synchronize(x: Any = None) -> None:
 
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is a backend's out-of-memory error: NumPy's ``MemoryError``,
+    ``torch.cuda.OutOfMemoryError`` (or torch's CPU allocator failure), CuPy's
+    ``OutOfMemoryError``. Never imports a library that is not already loaded."""
+    if isinstance(exc, MemoryError):
+        return True
+    if "cupy" in sys.modules:
+        import cupy
+
+        if isinstance(exc, cupy.cuda.memory.OutOfMemoryError):
+            return True
+    if "torch" in sys.modules:
+        import torch
+
+        oom = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)
+        if oom is not None and isinstance(exc, oom):
+            return True
+    if isinstance(exc, RuntimeError):
+        text = str(exc).lower()
+        return "out of memory" in text or "can't allocate memory" in text
+    return False

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+import array_api_compat
+
 from .activations import check_activation
 from .backend import namespace
 
@@ -46,11 +48,16 @@ def check_network(X: Any, W: Mapping[int, Any], b: Mapping[int, Any], g: Sequenc
         raise ValueError(f"X must be 2-D with examples in columns, shape (n[0], m); got shape "
                          f"{tuple(X.shape)}")
     n_prev = X.shape[0]
+    device = array_api_compat.device(X)
     for l in range(1, L + 1):
         for name, arr in (("W", W[l]), ("b", b[l])):
             if arr.dtype != X.dtype:
                 raise TypeError(f"{name}[{l}] is {_dtype_name(arr)} but X is {_dtype_name(X)}; "
                                 "xpnet never upcasts silently: use one dtype throughout")
+            if array_api_compat.device(arr) != device:
+                raise ValueError(f"{name}[{l}] is on device {array_api_compat.device(arr)} but X "
+                                 f"is on {device}; move them to one device with "
+                                 "xpnet.get_backend(name, device).asarray(...)")
         n = W[l].shape[0]
         if tuple(W[l].shape) != (n, n_prev):
             raise ValueError(f"layer {l}: W[{l}] has shape {tuple(W[l].shape)} but A[{l - 1}] has "
@@ -63,7 +70,17 @@ def check_network(X: Any, W: Mapping[int, Any], b: Mapping[int, Any], g: Sequenc
 
 
 def check_targets(Y: Any, AL: Any) -> None:
-    """Y must have A[L]'s shape (n[L], m) and dtype."""
+    """Y must be on A[L]'s backend and device, with its shape (n[L], m) and dtype."""
+    try:
+        namespace(Y, AL)
+    except TypeError:
+        raise TypeError(f"Y must be an array of the same backend as X, W and b; got "
+                        f"{type(Y).__module__}.{type(Y).__name__} but A[L] is "
+                        f"{type(AL).__module__}.{type(AL).__name__}. Move it with "
+                        "xpnet.get_backend(name).asarray(Y)") from None
+    if array_api_compat.device(Y) != array_api_compat.device(AL):
+        raise ValueError(f"Y is on device {array_api_compat.device(Y)} but A[L] is on "
+                         f"{array_api_compat.device(AL)}; move Y to the network's device")
     if tuple(Y.shape) != tuple(AL.shape):
         raise ValueError(f"Y has shape {tuple(Y.shape)} but A[L] has {tuple(AL.shape)}; Y must be "
                          "(n[L], m) with examples in columns (one-hot for softmax)")

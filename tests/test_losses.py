@@ -1,0 +1,136 @@
+"""The costs J(Z[L], Y): values from their definitions, stability at huge logits, dA[L]."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import assert_close, to_backend
+
+import xpnet
+from xpnet import to_numpy
+from xpnet.losses import (COST_DERIVATIVES, COSTS, OUTPUT_COST, binary_cross_entropy,
+                          cost_derivative, cross_entropy, squared_error)
+
+ZL = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, -0.5]])
+
+
+def _tol(dtype):
+    return 1e-6 if dtype == "float32" else 1e-14
+
+
+def test_pairs():
+    assert OUTPUT_COST == {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy",
+                           "identity": "squared_error"}
+    assert set(COSTS) == set(COST_DERIVATIVES) == set(OUTPUT_COST.values())
+
+
+def test_cross_entropy_definition(backend, dtype):
+    Y = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
+    P = np.exp(ZL) / np.exp(ZL).sum(axis=0)
+    expected = -np.sum(Y * np.log(P)) / 3
+    J = cross_entropy(to_backend(backend, ZL, dtype), to_backend(backend, Y, dtype), xp=backend.xp)
+    assert_close(J, to_backend(backend, np.float64(expected), dtype), rtol=_tol(dtype))
+
+
+def test_binary_cross_entropy_definition(backend, dtype):
+    Y = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])  # multilabel: several ones per column
+    A = 1.0 / (1.0 + np.exp(-ZL))
+    expected = -np.sum(Y * np.log(A) + (1 - Y) * np.log(1 - A)) / 3
+    J = binary_cross_entropy(to_backend(backend, ZL, dtype), to_backend(backend, Y, dtype),
+                             xp=backend.xp)
+    assert_close(J, to_backend(backend, np.float64(expected), dtype), rtol=_tol(dtype))
+
+
+def test_squared_error_definition(backend, dtype):
+    Y = np.array([[0.5, -2.0, 1.5], [1.0, 1.0, 0.0]])
+    # A - Y = [[0.5, 0, -1], [-1, 2, -0.5]];  (1/2m) sum ||A - Y||^2
+    #       = (1/6)(0.25 + 0 + 1 + 1 + 4 + 0.25) = 6.5 / 6
+    J = squared_error(to_backend(backend, ZL, dtype), to_backend(backend, Y, dtype), xp=backend.xp)
+    assert_close(J, to_backend(backend, np.float64(6.5 / 6), dtype), rtol=_tol(dtype))
+
+
+@pytest.mark.parametrize("z", [1e4, 1e3, 100.0])
+def test_cross_entropy_huge_logits(backend, dtype, z):
+    """Logits z apart: J = log(1 + e^-z + e^-2z) ~ 0 when right, = z (+ log 2 ...) when wrong;
+    finite, exact, no log(0), no overflow warnings (filterwarnings=error)."""
+    Zh = np.array([[z, 0.0, 0.0], [0.0, z, 0.0], [-z, -z, z]])
+    # column 1 right (class 1), column 2 wrong: lse = z + log(1 + e^-z + e^-2z), Y.Z = 0,
+    # column 3 right and tied with nobody: lse = z + log(1 + 2 e^-z), Y.Z = z.
+    Y = np.array([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    col1 = math.log1p(math.exp(-z) + math.exp(-2 * z))
+    col2 = z + math.log1p(math.exp(-z) + math.exp(-2 * z))
+    col3 = math.log1p(2 * math.exp(-z))
+    expected = (col1 + col2 + col3) / 3
+    J = cross_entropy(to_backend(backend, Zh, dtype), to_backend(backend, Y, dtype), xp=backend.xp)
+    assert np.isfinite(float(J))
+    assert_close(J, to_backend(backend, np.float64(expected), dtype), rtol=_tol(dtype))
+
+
+@pytest.mark.parametrize("z", [1e4, 1000.0, 40.0])
+def test_binary_cross_entropy_huge_logits(backend, dtype, z):
+    """BCE at Z = +-z: right answers cost log(1 + e^-z) ~ 0, wrong ones cost z + log(1 + e^-z):
+    finite and exact where A = sigmoid(Z) rounds to exactly 0 or 1 (no log(0))."""
+    Zh = np.array([[z, -z, z, -z]])
+    Y = np.array([[1.0, 0.0, 0.0, 1.0]])
+    right = math.log1p(math.exp(-z))
+    wrong = z + math.log1p(math.exp(-z))
+    expected = (2 * right + 2 * wrong) / 4
+    J = binary_cross_entropy(to_backend(backend, Zh, dtype), to_backend(backend, Y, dtype),
+                             xp=backend.xp)
+    assert np.isfinite(float(J))
+    assert_close(J, to_backend(backend, np.float64(expected), dtype), rtol=_tol(dtype))
+
+
+def test_costs_at_perfect_prediction_are_zero(backend):
+    Z = to_backend(backend, [[1e4, -1e4], [-1e4, 1e4]])
+    Y = to_backend(backend, [[1.0, 0.0], [0.0, 1.0]])
+    zero = to_backend(backend, np.float64(0.0))
+    assert_close(cross_entropy(Z, Y, xp=backend.xp), zero, atol=0.0)
+    assert_close(binary_cross_entropy(Z, Y, xp=backend.xp), zero, atol=0.0)
+    assert_close(squared_error(Y, Y, xp=backend.xp), zero, atol=0.0)
+
+
+@pytest.mark.parametrize("cost, output", [("cross_entropy", "softmax"),
+                                          ("binary_cross_entropy", "sigmoid"),
+                                          ("squared_error", "identity")])
+def test_cost_derivative_is_m_dJ_dA(cost, output):
+    """dA[L] = m dJ/dA[L] with J written in terms of A (central differences, NumPy)."""
+    rng = np.random.default_rng(3)
+    A = rng.uniform(0.1, 0.9, size=(3, 4))
+    if output == "softmax":
+        A /= A.sum(axis=0)
+    Y = np.eye(3)[:, [0, 2, 1, 2]] if output != "identity" else rng.standard_normal((3, 4))
+    m = 4
+
+    def J(a):
+        if cost == "cross_entropy":
+            return -np.sum(Y * np.log(a)) / m
+        if cost == "binary_cross_entropy":
+            return -np.sum(Y * np.log(a) + (1 - Y) * np.log(1 - a)) / m
+        return np.sum((a - Y) ** 2) / (2 * m)
+
+    h = 1e-7
+    num = np.zeros_like(A)
+    for idx in np.ndindex(A.shape):
+        ap, am = A.copy(), A.copy()
+        ap[idx] += h
+        am[idx] -= h
+        num[idx] = m * (J(ap) - J(am)) / (2 * h)
+    xp = xpnet.get_backend("numpy").xp
+    np.testing.assert_allclose(cost_derivative(A, Y, cost, xp=xp), num, rtol=1e-7, atol=1e-8)
+
+
+def test_cost_dtype_and_place(backend, dtype):
+    """Float32 in, float32 0-d cost out on the same backend (no silent upcast)."""
+    Z = to_backend(backend, ZL, dtype)
+    Y = to_backend(backend, np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]), dtype)
+    for name, fn in COSTS.items():
+        J = fn(Z, Y, xp=backend.xp)
+        assert xpnet.backend_of(J) == backend, name
+        assert J.dtype == backend.dtype(dtype), name
+        assert tuple(J.shape) == (), name
+        dA = COST_DERIVATIVES[name](backend.xp.abs(Z) * 0.1 + 0.2, Y, xp=backend.xp)
+        assert xpnet.backend_of(dA) == backend and dA.dtype == backend.dtype(dtype)
+        assert np.isfinite(to_numpy(dA)).all()
