@@ -24,4 +24,23 @@ __all__ = [
     "forward", "get_backend", "gradient_descent_step", "initialize_parameters", "linear_activation_forward",
     "linear_backward", "linear_forward", "namespace", "output_delta", "synchronize", "to_numpy",
     "update_parameters", "__version__",
+    "MLPClassifier", "MLPRegressor", "load", "DivergenceError", "DeviceMemoryError",
 ]
+
+# The estimators import scikit-learn (when installed; ~0.7 s), so they load on first use.
+_LAZY = {"MLPClassifier": "estimators", "MLPRegressor": "estimators", "load": "estimators",
+         "DivergenceError": "training", "DeviceMemoryError": "training"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'xpnet' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -27,6 +27,7 @@ __all__ = [
     "Backend",
     "BackendError",
     "available_backends",
+    "device_context",
     "backend_of",
     "get_backend",
     "is_out_of_memory",
@@ -345,3 +346,15 @@ def is_out_of_memory(exc: BaseException) -> bool:
         text = str(exc).lower()
         return "out of memory" in text or "can't allocate memory" in text
     return False
+
+
+def device_context(backend: "Backend") -> Any:
+    """A context making ``backend``'s device current: CuPy allocates (copies, creation
+    functions) on the current device, whatever its inputs' device. A no-op elsewhere."""
+    if backend.name == "cupy":
+        import cupy
+
+        return cupy.cuda.Device(backend.device)
+    import contextlib
+
+    return contextlib.nullcontext()

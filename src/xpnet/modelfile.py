@@ -1,0 +1,363 @@
+"""An estimator as a model file (and as a checkpoint, and as picklable host state).
+
+A model file (:mod:`xpnet.serialization`: never pickled, never executed) holds
+
+* arrays: ``W[l]``, ``b[l]`` (l = 1..L, in the model's dtype), the optimizer state
+  ``opt/<name>/<i>``; a checkpoint adds ``best/W[l]``, ``best/b[l]`` (early stopping) and
+  ``split/train``, ``split/val`` (the validation split's row indices);
+* meta (JSON): the estimator class and its parameters, ``layer_dims``, ``activations``,
+  ``dtype``, ``classes`` (with their dtype: strings stay strings), the optimizer's scalars,
+  the schedule's bookkeeping and the history; a checkpoint adds ``training``: the host RNG
+  state (``bit_generator.state``), the epoch counter and why the run stopped.
+
+Non-finite floats (an initial best loss of inf) are written as the strings "inf", "-inf",
+"nan", so the meta is strict JSON.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from typing import Any, Mapping
+
+import numpy as np
+
+from . import serialization
+from .backend import Backend, BackendError, get_backend, to_numpy
+from .optimizers import LearningRateSchedule, Optimizer, make_optimizer
+from .training import Network, Progress
+
+__all__ = ["check_resumable", "device_network", "device_optimizer", "host_network",
+           "host_optimizer", "load_estimator", "read", "restore_training", "write"]
+
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+# --------------------------------------------------------------------------- JSON helpers
+def _json(obj: Any) -> Any:
+    """Plain JSON values: tuples become lists, NumPy scalars Python's, non-finite floats
+    strings, arrays lists."""
+    if isinstance(obj, dict):
+        return {str(k): _json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _json(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    return obj
+
+
+def _float(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
+def _floats(xs: Any) -> list[float] | None:
+    return None if xs is None else [float(x) for x in xs]
+
+
+def device_json(backend: Backend) -> Any:
+    """The backend's device as a JSON value that ``get_backend`` accepts back."""
+    if backend.name == "numpy":
+        return None
+    if backend.name == "cupy":
+        return int(backend.device)
+    if backend.name == "torch":
+        return str(backend.device)
+    return getattr(backend.device, "_device", None)
+
+
+def _params_json(est: Any) -> dict[str, Any]:
+    out = {}
+    for key, value in est.get_params(deep=False).items():
+        if key == "random_state" and not (value is None or isinstance(value, (int, np.integer))):
+            value = None  # a Generator / RandomState: its state is in the checkpoint's RNG
+        elif key == "device" and value is not None and not isinstance(value, (int, str)):
+            value = str(value)
+        elif key == "dtype":
+            value = np.dtype(value).name if not isinstance(value, str) else value
+        out[key] = _json(value)
+    return out
+
+
+def _params_from_json(params: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(params)
+    if isinstance(out.get("hidden_layer_sizes"), list):
+        out["hidden_layer_sizes"] = tuple(out["hidden_layer_sizes"])
+    return out
+
+
+def _classes_json(classes: np.ndarray | None) -> Any:
+    if classes is None:
+        return None
+    c = np.asarray(classes)
+    if c.dtype.kind == "S":
+        return {"dtype": c.dtype.str, "values": [v.decode("latin-1") for v in c.tolist()]}
+    return {"dtype": "object" if c.dtype.kind == "O" else c.dtype.str, "values": _json(c)}
+
+
+def _classes_from_json(data: Any) -> np.ndarray | None:
+    if data is None:
+        return None
+    values, dtype = data["values"], data["dtype"]
+    if dtype == "object":
+        c = np.empty(len(values), dtype=object)
+        c[:] = values
+        return c
+    if np.dtype(dtype).kind == "S":
+        return np.array([v.encode("latin-1") for v in values], dtype=dtype)
+    return np.array(values, dtype=dtype)
+
+
+# --------------------------------------------------------------------------- host <-> device
+def host_network(net: Network) -> dict[str, Any]:
+    """The network as NumPy arrays and names (for pickling)."""
+    return {"W": {l: to_numpy(w).copy() for l, w in net.W.items()},
+            "b": {l: to_numpy(v).copy() for l, v in net.b.items()},
+            "g": list(net.g), "backend": net.backend.name, "device": device_json(net.backend)}
+
+
+def _backend_or_numpy(name: str, device: Any, warn: bool) -> Backend:
+    try:
+        return get_backend(name, device)
+    except BackendError as exc:
+        if warn:
+            warnings.warn(f"the model was on backend {name!r} (device {device!r}), which is not "
+                          f"usable here ({exc}); it is placed on NumPy instead",
+                          UserWarning, stacklevel=4)
+        return get_backend("numpy")
+
+
+def device_network(state: Mapping[str, Any], warn_fallback: bool = True,
+                   backend: Backend | None = None) -> Network:
+    """A Network from :func:`host_network`'s dict, on ``backend`` (default: the one it was on,
+    or NumPy with a warning when that one is not usable here)."""
+    be = backend or _backend_or_numpy(state["backend"], state["device"], warn_fallback)
+    W = {int(l): be.asarray(np.asarray(w)) for l, w in state["W"].items()}
+    b = {int(l): be.asarray(np.asarray(v)) for l, v in state["b"].items()}
+    return Network(W, b, list(state["g"]), be)
+
+
+def host_optimizer(opt: Optimizer) -> dict[str, Any]:
+    """``opt.state_dict()`` with NumPy arrays (for pickling and files)."""
+    state = opt.state_dict()
+    return {k: [to_numpy(a).copy() for a in v] if isinstance(v, list) else v
+            for k, v in state.items()}
+
+
+def device_optimizer(state: Mapping[str, Any], net: Network) -> Optimizer:
+    """The optimizer :func:`host_optimizer` described, over ``net``'s parameters."""
+    name = state["name"]
+    if name == "sgd":
+        kw = {"momentum": state["momentum"], "nesterov": state["nesterov"]}
+    elif name == "adam":
+        kw = {"beta_1": state["beta_1"], "beta_2": state["beta_2"], "epsilon": state["epsilon"]}
+    else:
+        raise ValueError(f"unknown optimizer {name!r} in the saved state")
+    opt = make_optimizer(name, net.params(), learning_rate=state["learning_rate_init"], **kw)
+    opt.load_state_dict(dict(state))
+    return opt
+
+
+# --------------------------------------------------------------------------- writing
+def write(est: Any, path: str | os.PathLike, trainer: Any = None) -> None:
+    """Save a fitted estimator (with ``trainer``: a checkpoint of the run in progress)."""
+    net: Network = est._net
+    arrays: dict[str, np.ndarray] = {}
+    for l in range(1, net.L + 1):
+        arrays[f"W[{l}]"] = to_numpy(net.W[l])
+        arrays[f"b[{l}]"] = to_numpy(net.b[l])
+    opt_meta = None
+    if getattr(est, "_optimizer", None) is not None:
+        opt_meta = {}
+        for key, value in host_optimizer(est._optimizer).items():
+            if isinstance(value, list):
+                opt_meta[key] = {"arrays": len(value)}
+                for i, a in enumerate(value):
+                    arrays[f"opt/{key}/{i}"] = a
+            else:
+                opt_meta[key] = _json(value)
+    p: Progress = est._progress
+    from . import __version__
+
+    meta: dict[str, Any] = {
+        "estimator": type(est).__name__,
+        "xpnet_version": __version__,
+        "params": _params_json(est),
+        "layer_dims": net.dims,
+        "activations": list(net.g),
+        "dtype": est._dtype,
+        "target_kind": est._target_kind,
+        "classes": _classes_json(getattr(est, "classes_", None)),
+        "n_features_in": int(est.n_features_in_),
+        "n_outputs": int(est.n_outputs_),
+        "trained_on": {"backend": net.backend.name, "device": device_json(net.backend)},
+        "optimizer": opt_meta,
+        "schedule": _json(est._schedule.state_dict()),
+        "progress": _json({"n_iter": p.n_iter, "t": p.t, "loss": p.loss,
+                           "loss_curve": p.loss_curve, "val_loss_curve": p.val_loss_curve,
+                           "val_scores": p.val_scores, "history": p.history}),
+    }
+    if trainer is not None:
+        rng_state = trainer.rng.bit_generator.state
+        train_idx, val_idx = est._split
+        if trainer.best is not None:
+            for l in range(1, net.L + 1):
+                arrays[f"best/W[{l}]"] = to_numpy(trainer.best[0][l])
+                arrays[f"best/b[{l}]"] = to_numpy(trainer.best[1][l])
+        if val_idx is not None:
+            arrays["split/train"] = np.asarray(train_idx, dtype=np.int64)
+            arrays["split/val"] = np.asarray(val_idx, dtype=np.int64)
+        meta["training"] = {"rng": _json(rng_state), "stop": trainer.stop_reason,
+                            "n_samples": trainer.n + (0 if val_idx is None else len(val_idx)),
+                            "best": trainer.best is not None, "split": val_idx is not None}
+    serialization.save(path, arrays, meta)
+
+
+# --------------------------------------------------------------------------- reading
+def read(path: str | os.PathLike, training: bool = False) -> tuple[dict, dict]:
+    """(arrays, meta) of an xpnet estimator file; ``training``: it must be a checkpoint."""
+    arrays, meta = serialization.load(path)
+    where = f"model file {os.fspath(path)!r}"
+    needed = ("estimator", "params", "layer_dims", "activations", "dtype", "target_kind",
+              "n_features_in", "n_outputs", "progress", "schedule")
+    missing = [k for k in needed if k not in meta]
+    if missing:
+        raise serialization.ModelFileError(f"{where} holds no xpnet estimator (meta lacks "
+                                           f"{', '.join(missing)}); write one with est.save()")
+    if training and "training" not in meta:
+        raise serialization.ModelFileError(
+            f"{where} is a saved model, not a checkpoint (no training state): resume from a "
+            f"file written by fit(..., checkpoint=PATH), or load it with xpnet.load")
+    return arrays, meta
+
+
+def check_resumable(ckpt: tuple[dict, dict], estimator: str, dims: list[int], g: list[str],
+                    dtype: str, n: int, solver: str, path: Any) -> None:
+    """The checkpoint must be of this estimator, network, dtype, solver and data size."""
+    arrays, meta = ckpt
+    training = meta["training"]
+    opt = meta.get("optimizer") or {}
+    found = {"estimator": meta["estimator"], "network": meta["layer_dims"],
+             "activations": meta["activations"], "dtype": meta["dtype"],
+             "solver": opt.get("name"), "samples": training.get("n_samples")}
+    wanted = {"estimator": estimator, "network": dims, "activations": g, "dtype": dtype,
+              "solver": solver, "samples": n}
+    diff = [f"{k} {found[k]!r} (this fit: {wanted[k]!r})" for k in wanted
+            if found[k] != wanted[k]]
+    if diff:
+        raise ValueError(f"checkpoint {os.fspath(path)!r} was written by a different run: "
+                         f"{'; '.join(diff)}. Resume with the same data and parameters, or "
+                         f"start a new run (resume=False or another checkpoint path)")
+
+
+def _network(arrays: Mapping[str, np.ndarray], prefix: str, L: int, g: list[str],
+             be: Backend, dtype: str) -> Network:
+    W = {l: be.asarray(arrays[f"{prefix}W[{l}]"], dtype=dtype) for l in range(1, L + 1)}
+    b = {l: be.asarray(arrays[f"{prefix}b[{l}]"], dtype=dtype) for l in range(1, L + 1)}
+    return Network(W, b, list(g), be)
+
+
+def _optimizer_state(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> dict | None:
+    opt_meta = meta.get("optimizer")
+    if opt_meta is None:
+        return None
+    state: dict[str, Any] = {}
+    for key, value in opt_meta.items():
+        if isinstance(value, dict) and set(value) == {"arrays"}:
+            state[key] = [arrays[f"opt/{key}/{i}"] for i in range(int(value["arrays"]))]
+        else:
+            state[key] = value
+    return state
+
+
+def _schedule(meta: Mapping[str, Any]) -> LearningRateSchedule:
+    s = dict(meta["schedule"])
+    for key in ("power_t", "tol", "best_loss", "best_validation_score"):
+        s[key] = float(s[key])
+    schedule = LearningRateSchedule(s["name"], power_t=s["power_t"], tol=s["tol"],
+                                    n_iter_no_change=int(s["n_iter_no_change"]),
+                                    early_stopping=bool(s["early_stopping"]))
+    schedule.load_state_dict(s)
+    return schedule
+
+
+def _progress(meta: Mapping[str, Any]) -> Progress:
+    p = meta["progress"]
+    history = [{**h, **{k: _float(h.get(k)) for k in ("loss", "val_loss", "val_score", "time",
+                                                       "learning_rate")}}
+               for h in p["history"]]
+    return Progress(n_iter=int(p["n_iter"]), t=int(p["t"]), loss=_float(p["loss"]),
+                    loss_curve=_floats(p["loss_curve"]),
+                    val_loss_curve=_floats(p["val_loss_curve"]),
+                    val_scores=_floats(p["val_scores"]), history=history)
+
+
+def restore_training(ckpt: tuple[dict, dict], be: Backend) -> dict[str, Any]:
+    """Everything a resumed fit needs, on ``be``: net, optimizer, schedule, progress, rng,
+    best (W, b) or None, and the split's row indices (or None)."""
+    arrays, meta = ckpt
+    training = meta["training"]
+    L, g, dtype = len(meta["layer_dims"]) - 1, meta["activations"], meta["dtype"]
+    net = _network(arrays, "", L, g, be, dtype)
+    state = _optimizer_state(arrays, meta)
+    optimizer = device_optimizer(state, net)
+    rng_state = training["rng"]
+    name = rng_state.get("bit_generator")
+    if name not in _BIT_GENERATORS:
+        raise serialization.ModelFileError(f"checkpoint RNG {name!r} is not one of "
+                                           f"{', '.join(_BIT_GENERATORS)}")
+    rng = np.random.Generator(getattr(np.random, name)())
+    rng.bit_generator.state = rng_state
+    best = None
+    if training.get("best"):
+        b = _network(arrays, "best/", L, g, be, dtype)
+        best = (b.W, b.b)
+    train_idx = val_idx = None
+    if training.get("split"):
+        train_idx, val_idx = arrays["split/train"], arrays["split/val"]
+    return {"net": net, "optimizer": optimizer, "schedule": _schedule(meta),
+            "progress": _progress(meta), "rng": rng, "best": best, "train_idx": train_idx,
+            "val_idx": val_idx}
+
+
+def load_estimator(path: str | os.PathLike, classes: Mapping[str, type], backend: Any,
+                   device: Any) -> Any:
+    """The fitted estimator in ``path`` on ``backend`` / ``device`` (see ``xpnet.load``)."""
+    arrays, meta = read(path)
+    cls = classes.get(meta["estimator"])
+    if cls is None:
+        raise serialization.ModelFileError(
+            f"model file {os.fspath(path)!r} holds a {meta['estimator']!r}; xpnet.load reads "
+            f"{', '.join(classes)}")
+    params = _params_from_json(meta["params"])
+    valid = set(cls().get_params())
+    est = cls(**{k: v for k, v in params.items() if k in valid})
+    if backend is not None:
+        be = get_backend(backend, device)
+    else:
+        be = _backend_or_numpy(params.get("backend", "auto"),
+                               device if device is not None else params.get("device"), True)
+    if backend is not None or be.name != params.get("backend"):
+        est.set_params(backend=be.name, device=device_json(be))
+    L = len(meta["layer_dims"]) - 1
+    est._net = _network(arrays, "", L, meta["activations"], be, meta["dtype"])
+    state = _optimizer_state(arrays, meta)
+    if state is not None:
+        est._optimizer = device_optimizer(state, est._net)
+    est._schedule = _schedule(meta)
+    est._progress = _progress(meta)
+    est._rng = np.random.default_rng(params.get("random_state"))
+    est._dtype, est._target_kind = meta["dtype"], meta["target_kind"]
+    est._split = (None, None)
+    est.n_features_in_, est.n_outputs_ = int(meta["n_features_in"]), int(meta["n_outputs"])
+    out = meta["activations"][-1]
+    est.out_activation_ = "logistic" if out == "sigmoid" else out
+    classes_ = _classes_from_json(meta.get("classes"))
+    if classes_ is not None and meta["target_kind"] != "continuous":
+        est.classes_ = classes_
+    est._publish()
+    return est

@@ -1,0 +1,454 @@
+"""The training loop: epochs of mini-batch steps with the data on the device.
+
+    each epoch:  order = rng.permutation(n)                (seeded host generator, moved once)
+        each batch B of the order (m_B examples):
+            A[L], cache = forward(X[:, B], W, b, g, D)     D: host-drawn dropout masks
+            J_B = J(Z[L], Y[:, B]) + (alpha / 2 m_B) sum_l ||W[l]||^2
+            dW, db = backward(...);  dW[l] += (alpha / m_B) W[l];  clip by global norm
+            optimizer.step([W, b], [dW, db])
+            S := S + m_B J_B                               (a 0-d array on the device)
+        loss = S / n      <- the epoch's only read from the device, together with the
+                             validation loss and score and a finiteness flag of W, b
+
+The equations are the core's (:mod:`xpnet.forward`, :mod:`xpnet.backward`,
+:mod:`xpnet.regularization`, :mod:`xpnet.optimizers`); this module only drives them, keeps
+the bookkeeping scikit-learn's ``_fit_stochastic`` keeps, and makes a run survive what
+happens to long runs: divergence (stopped with the last finite parameters), Ctrl-C (stopped
+after the current batch) and running out of device memory (a clear error).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .backend import Backend, device_context, is_out_of_memory, to_numpy
+from .backward import backward
+from .forward import forward
+from .optimizers import LearningRateSchedule, Optimizer
+from .regularization import add_weight_decay, clip_by_global_norm, dropout_masks, l2_cost
+from .step import compute_cost
+
+__all__ = ["DeviceMemoryError", "DivergenceError", "Network", "Progress", "Settings", "Trainer",
+           "memory_estimate", "validation_score"]
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a non-finite loss or parameter; the model keeps the last finite ones."""
+
+    def __init__(self, message: str, epoch: int, batch: int | None) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.batch = batch
+
+
+class DeviceMemoryError(MemoryError):
+    """The device (or host) ran out of memory for the data or a training step."""
+
+
+# --------------------------------------------------------------------------- the network
+@dataclass
+class Network:
+    """W[l], b[l] (l = 1..L) on ``backend``, activations ``g`` (hidden ones, then the output)."""
+
+    W: dict[int, Any]
+    b: dict[int, Any]
+    g: list[str]
+    backend: Backend
+
+    @property
+    def L(self) -> int:
+        return len(self.W)
+
+    @property
+    def dims(self) -> list[int]:
+        return [int(self.W[1].shape[1])] + [int(self.W[l].shape[0]) for l in range(1, self.L + 1)]
+
+    def params(self) -> list[Any]:
+        """[W[1], ..., W[L], b[1], ..., b[L]]: scikit-learn's coefs_ + intercepts_ order."""
+        return [self.W[l] for l in range(1, self.L + 1)] + [self.b[l] for l in range(1, self.L + 1)]
+
+    def copy(self) -> tuple[dict[int, Any], dict[int, Any]]:
+        """Copies of W and b on the device."""
+        xp = self.backend.xp
+        return ({l: xp.asarray(w, copy=True) for l, w in self.W.items()},
+                {l: xp.asarray(v, copy=True) for l, v in self.b.items()})
+
+    def assign(self, W: dict[int, Any], b: dict[int, Any]) -> None:
+        """Make (copies of) ``W``, ``b`` the parameters."""
+        xp = self.backend.xp
+        self.W = {l: xp.asarray(w, copy=True) for l, w in W.items()}
+        self.b = {l: xp.asarray(v, copy=True) for l, v in b.items()}
+
+    def all_finite(self) -> Any:
+        """1 if every entry of every W[l], b[l] is finite, else 0 (0-d array, no host read)."""
+        xp = self.backend.xp
+        flag = None
+        for p in self.params():
+            f = xp.all(xp.isfinite(p))
+            flag = f if flag is None else xp.logical_and(flag, f)
+        return flag
+
+
+def validation_score(AL: Any, Y: Any, kind: str, *, xp: Any) -> Any:
+    """Accuracy (classifiers; subset accuracy for multilabel) or R^2 averaged over outputs
+    (regression) of A[L] against Y, both (n[L], m); a 0-d array on the device."""
+    if kind == "multiclass":
+        hit = xp.argmax(AL, axis=0) == xp.argmax(Y, axis=0)
+    elif kind == "binary":
+        hit = (AL[0, :] > 0.5) == (Y[0, :] > 0.5)
+    elif kind == "multilabel":
+        hit = xp.all((AL > 0.5) == (Y > 0.5), axis=0)
+    else:  # R^2 = 1 - SS_res / SS_tot per output (1 or 0 where SS_tot = 0, as scikit-learn)
+        res = xp.sum((Y - AL) ** 2, axis=1)
+        D = Y - xp.mean(Y, axis=1, keepdims=True)
+        tot = xp.sum(D * D, axis=1)
+        safe = xp.where(tot == 0, xp.ones_like(tot), tot)
+        r2 = xp.where(tot == 0, xp.astype(res == 0, res.dtype), 1.0 - res / safe)
+        return xp.mean(r2)
+    return xp.mean(xp.astype(hit, AL.dtype))
+
+
+# --------------------------------------------------------------------------- bookkeeping
+@dataclass
+class Progress:
+    """What the estimator reports after fitting (scikit-learn's names without the ``_``)."""
+
+    n_iter: int = 0                   # epochs run in this fit (partial_fit: in total)
+    t: int = 0                        # samples seen, scikit-learn's t_ (invscaling's clock)
+    loss: float | None = None         # the last epoch's training loss
+    loss_curve: list[float] = field(default_factory=list)
+    val_loss_curve: list[float] | None = None
+    val_scores: list[float] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Settings:
+    """The loop's fixed settings for one call of fit / partial_fit."""
+
+    max_iter: int
+    batch_size: int
+    shuffle: bool = True
+    alpha: float = 0.0
+    dropout: list[float] | None = None   # per hidden layer; None: no dropout
+    clip_norm: float | None = None
+    incremental: bool = False            # partial_fit: one epoch, no ConvergenceWarning
+    verbose: bool = False
+    kind: str = "multiclass"             # binary, multiclass, multilabel, continuous
+    name: str = "MLP"                    # for messages
+
+
+def memory_estimate(dims: list[int], batch_size: int, itemsize: int, solver: str) -> int:
+    """Bytes a training step needs on the device beyond the data: W, b, their gradients and
+    optimizer state, and per layer Z[l], A[l], dZ[l] (and a dropout mask) for one batch."""
+    params = sum(dims[l] * dims[l - 1] + dims[l] for l in range(1, len(dims)))
+    state = {"adam": 2, "sgd": 1}.get(solver, 2)
+    activations = 4 * batch_size * sum(dims)
+    return (params * (2 + state) + activations) * itemsize
+
+
+def _human(nbytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if nbytes < 1024 or unit == "TiB":
+            return f"{nbytes:.1f} {unit}" if unit != "B" else f"{int(nbytes)} B"
+        nbytes /= 1024
+    return f"{nbytes:.1f} TiB"  # pragma: no cover
+
+
+def out_of_memory(exc: BaseException, what: str, backend: Backend, batch_size: int,
+                  needed: int) -> DeviceMemoryError:
+    """The clear error for a backend's out-of-memory exception."""
+    return DeviceMemoryError(
+        f"out of memory on {backend} while {what}: batch_size={batch_size} needs about "
+        f"{_human(needed)} for the data, parameters, optimizer state and one batch's "
+        f"activations. Use a smaller batch_size or smaller layers, dtype='float32', or a "
+        f"device with more memory. ({type(exc).__name__}: {str(exc)[:200]})")
+
+
+class _InterruptFlag:
+    """Ctrl-C sets ``raised`` (the loop stops after the current batch) instead of raising.
+
+    Installed only in the main thread and only over Python's default SIGINT handler; the
+    previous handler is restored on exit. A second Ctrl-C raises KeyboardInterrupt at once.
+    """
+
+    def __init__(self) -> None:
+        self.raised = False
+        self._previous: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.raised:
+            raise KeyboardInterrupt
+        self.raised = True
+
+    def __enter__(self) -> "_InterruptFlag":
+        if threading.current_thread() is threading.main_thread():
+            try:
+                if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                    self._previous = signal.signal(signal.SIGINT, self._handler)
+            except (ValueError, OSError):  # not supported here (embedded interpreters)
+                self._previous = None
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
+def _progress_bar(total: int, initial: int, desc: str) -> Any:
+    """A tqdm bar over epochs, or None when tqdm is not installed."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, initial=initial, desc=desc, unit="epoch", leave=True,
+                dynamic_ncols=True)
+
+
+# --------------------------------------------------------------------------- the loop
+class Trainer:
+    """One call of fit / partial_fit: runs epochs over ``X``, ``Y`` (rows are examples, on
+    ``net.backend``) until max_iter, convergence, divergence or Ctrl-C.
+
+    ``X_val``, ``Y_val`` (early stopping) are scored after every epoch and the best W, b kept
+    in ``best``. ``on_epoch_end(trainer, last)`` runs after each epoch's bookkeeping (the
+    estimator writes checkpoints there); ``last`` is True for the fit's final epoch.
+    """
+
+    def __init__(self, net: Network, optimizer: Optimizer, schedule: LearningRateSchedule,
+                 progress: Progress, rng: np.random.Generator, settings: Settings, X: Any,
+                 Y: Any, X_val: Any = None, Y_val: Any = None,
+                 best: tuple[dict, dict] | None = None,
+                 on_epoch_end: Callable[["Trainer", bool], None] | None = None) -> None:
+        self.net, self.optimizer, self.schedule = net, optimizer, schedule
+        self.progress, self.rng, self.settings = progress, rng, settings
+        self.X, self.Y, self.X_val, self.Y_val = X, Y, X_val, Y_val
+        self.best = best
+        self.on_epoch_end = on_epoch_end
+        self.stop_reason: str | None = None
+        self.n = int(X.shape[0])
+        self._interrupt = _InterruptFlag()
+
+    # ---------------------------------------------------------------- one step, one epoch
+    def _step(self, Xb: Any, Yb: Any, m: int, xp: Any, net: Network, params: list[Any],
+              ls: range) -> Any:
+        s = self.settings
+        W, b, g = net.W, net.b, net.g
+        L = len(ls)
+        D = (dropout_masks(self._dims, m, s.dropout, self.rng, net.backend, self._dtype)
+             if s.dropout else None)
+        AL, cache = forward(Xb, W, b, g, D=D, xp=xp)
+        J = compute_cost(cache.Z[L], Yb, g[L - 1], xp=xp)
+        if s.alpha:
+            J = J + l2_cost(W, s.alpha, m, xp=xp)
+        dW, db = backward(Yb, W, cache, g, D=D, xp=xp)
+        if s.alpha:
+            add_weight_decay(dW, W, s.alpha, m)
+        if s.clip_norm is not None:
+            clip_by_global_norm(dW, db, s.clip_norm, xp=xp)
+        self.optimizer.step(params, [dW[l] for l in ls] + [db[l] for l in ls])
+        return J
+
+    def _epoch(self, check_each: bool = False) -> tuple[Any, int, int | None]:
+        """Run one epoch: (sum of m_B J_B on the device, batches done, first bad batch or None).
+
+        ``check_each`` (replaying a diverged epoch) reads J and a finiteness flag after every
+        batch and stops before the first step whose loss or result is not finite.
+        """
+        net, xp, s = self.net, self.net.backend.xp, self.settings
+        X, Y, n, bs = self.X, self.Y, self.n, s.batch_size
+        params, ls = net.params(), range(1, net.L + 1)
+        order = None
+        if s.shuffle:
+            order = net.backend.asarray(self.rng.permutation(n))
+        total = None
+        done = 0
+        for start in range(0, n, bs):
+            stop = min(start + bs, n)
+            m = stop - start
+            if order is None:
+                Xb, Yb = X[start:stop, :].T, Y[start:stop, :].T
+            else:
+                idx = order[start:stop]
+                Xb, Yb = xp.take(X, idx, axis=0).T, xp.take(Y, idx, axis=0).T
+            if check_each:
+                before = net.copy(), self.optimizer.state_dict()
+            J = self._step(Xb, Yb, m, xp, net, params, ls)
+            if check_each and not (math.isfinite(float(J)) and bool(net.all_finite())):
+                (W, b), state = before
+                net.assign(W, b)
+                self.optimizer.load_state_dict(state)
+                return total, done, done + 1
+            total = J * m if total is None else total + J * m
+            done += 1
+            if self._interrupt.raised:
+                break
+        return total, done, None
+
+    # ---------------------------------------------------------------- the epochs
+    def run(self) -> str:
+        """Run the epochs; returns why it stopped: "max_iter", "converged", "interrupted" or
+        "epoch" (partial_fit's single epoch). Raises DivergenceError / DeviceMemoryError."""
+        s, p, net = self.settings, self.progress, self.net
+        self._dims = net.dims
+        self._dtype = str(net.W[1].dtype).rsplit(".", 1)[-1]
+        bar = None
+        if s.verbose:
+            bar = _progress_bar(s.max_iter if not s.incremental else p.n_iter + 1, p.n_iter,
+                                s.name)
+        try:
+            with self._interrupt, device_context(net.backend), \
+                    np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                reason = self._run(bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        self.stop_reason = reason
+        return reason
+
+    def _snapshot(self) -> tuple[Any, Any, dict]:
+        return self.net.copy(), self.optimizer.state_dict(), self.rng.bit_generator.state
+
+    def _restore(self, snap: tuple[Any, Any, dict]) -> None:
+        (W, b), state, rng_state = snap
+        self.net.assign(W, b)
+        self.optimizer.load_state_dict(state)
+        self.rng.bit_generator.state = rng_state
+
+    def _run(self, bar: Any) -> str:
+        s, p, net = self.settings, self.progress, self.net
+        xp = net.backend.xp
+        while s.incremental or p.n_iter < s.max_iter:
+            epoch = p.n_iter + 1
+            t0 = time.perf_counter()
+            snap = self._snapshot()
+            try:
+                total, done, _ = self._epoch()
+            except KeyboardInterrupt:  # no handler of ours (another thread, custom handler)
+                self._restore(snap)
+                self._warn_interrupt(epoch, None)
+                return "interrupted"
+            except Exception as exc:
+                if is_out_of_memory(exc):
+                    self._restore(snap)
+                    raise out_of_memory(exc, f"training epoch {epoch}", net.backend,
+                                        s.batch_size, self._needed()) from exc
+                raise
+            if self._interrupt.raised:
+                self._warn_interrupt(epoch, done)
+                return "interrupted"
+            values = [total / self.n]
+            if self.X_val is not None:
+                AL, cache = forward(self.X_val.T, net.W, net.b, net.g, xp=xp)
+                Yv = self.Y_val.T
+                values.append(compute_cost(cache.Z[net.L], Yv, net.g[-1], xp=xp))
+                values.append(validation_score(AL, Yv, s.kind, xp=xp))
+            values.append(net.all_finite())
+            dt = net.W[1].dtype
+            host = to_numpy(xp.stack([xp.astype(v, dt) for v in values]))  # the one read
+            loss = float(host[0])
+            if not (math.isfinite(loss) and host[-1] == 1):
+                self._diverged(epoch, snap, loss)
+            elapsed = time.perf_counter() - t0
+            stop = self._bookkeeping(epoch, loss, host, elapsed, bar)
+            self.stop_reason = ("converged" if stop else "epoch" if s.incremental
+                                else "max_iter" if p.n_iter >= s.max_iter else None)
+            if self.on_epoch_end is not None:
+                self.on_epoch_end(self, self.stop_reason is not None)
+            if self.stop_reason is not None:
+                return self.stop_reason
+        return "max_iter"
+
+    def _bookkeeping(self, epoch: int, loss: float, host: np.ndarray, elapsed: float,
+                     bar: Any) -> bool:
+        """scikit-learn's end of an epoch: curves, the no-improvement count, the schedule and
+        the best weights; True when training should stop."""
+        s, p, net = self.settings, self.progress, self.net
+        p.n_iter += 1
+        p.t += self.n
+        p.loss = loss
+        p.loss_curve.append(loss)
+        val_loss = val_score = None
+        if self.X_val is not None:
+            val_loss, val_score = float(host[1]), float(host[2])
+            p.val_loss_curve.append(val_loss)
+            p.val_scores.append(val_score)
+        end = self.schedule.epoch_ends(self.optimizer, samples_seen=p.t, loss=loss,
+                                       val_score=val_score)
+        if end.improved:
+            self.best = net.copy()
+        p.history.append({"epoch": len(p.history) + 1, "loss": loss, "val_loss": val_loss,
+                          "val_score": val_score, "time": elapsed,
+                          "learning_rate": self.optimizer.learning_rate})
+        if s.verbose:
+            self._report(bar, epoch, loss, val_loss, val_score, elapsed, end.message)
+        return end.stop
+
+    def _report(self, bar: Any, epoch: int, loss: float, val_loss: float | None,
+                val_score: float | None, elapsed: float, message: str | None) -> None:
+        metrics = {"loss": f"{loss:.5g}"}
+        if val_loss is not None:
+            metrics["val_loss"] = f"{val_loss:.5g}"
+            metrics["val_score"] = f"{val_score:.4f}"
+        if bar is not None:
+            bar.set_postfix(metrics, refresh=False)
+            bar.update(1)
+            if message:
+                bar.write(message)
+        else:
+            shown = ", ".join(f"{k} = {v}" for k, v in metrics.items())
+            print(f"Epoch {epoch}: {shown} ({elapsed:.2f} s)", flush=True)
+            if message:
+                print(message, flush=True)
+
+    # ---------------------------------------------------------------- what can go wrong
+    def _needed(self) -> int:
+        itemsize = 4 if self._dtype == "float32" else 8
+        data = (int(self.X.shape[0]) * int(self.X.shape[1])
+                + int(self.Y.shape[0]) * int(self.Y.shape[1])) * itemsize
+        return data + memory_estimate(self._dims, self.settings.batch_size, itemsize,
+                                      self.optimizer.name)
+
+    def _diverged(self, epoch: int, snap: tuple[Any, Any, dict], loss: float) -> None:
+        """Find the first bad batch by replaying the epoch from its start (same permutation
+        and dropout masks), keep the parameters before it, and raise DivergenceError."""
+        self._restore(snap)
+        n_batches = -(-self.n // self.settings.batch_size)
+        _, done, bad = self._epoch(check_each=True)
+        where = f"epoch {epoch}"
+        if bad is None:  # not reproduced: keep the parameters from the start of the epoch
+            self._restore(snap)
+            kept = f"the parameters from the start of epoch {epoch}"
+        else:
+            where += f", batch {bad} of {n_batches}"
+            kept = (f"the last finite parameters (after batch {bad - 1} of epoch {epoch})"
+                    if bad > 1 else f"the parameters from the start of epoch {epoch}")
+        what = "the loss" if not math.isfinite(loss) else "a parameter"
+        value = loss if not math.isfinite(loss) else "not finite"
+        lr = self.optimizer.learning_rate
+        raise DivergenceError(
+            f"training diverged at {where}: {what} became {value}. The model keeps {kept} and "
+            f"stays usable. Try a lower learning_rate_init (now {lr:g}), dtype='float64', "
+            f"clip_norm (e.g. 1.0), or standardized features.", epoch, bad)
+
+    def _warn_interrupt(self, epoch: int, done: int | None) -> None:
+        n_batches = -(-self.n // self.settings.batch_size)
+        if done is None:
+            where = f"during epoch {epoch}; the model keeps the parameters from its start"
+        else:
+            where = (f"in epoch {epoch} after batch {done} of {n_batches}; the model keeps the "
+                     f"parameters after that batch")
+        warnings.warn(f"Training interrupted by user (Ctrl-C) {where}. The history covers the "
+                      f"{self.progress.n_iter} completed epoch(s); the model is usable.",
+                      UserWarning, stacklevel=4)
+        sys.stderr.flush()

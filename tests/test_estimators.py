@@ -1,0 +1,431 @@
+"""MLPClassifier / MLPRegressor: problems, outputs, backends, bad input, real data."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet import MLPClassifier, MLPRegressor
+from xpnet._sklearn import ConvergenceWarning, DataConversionWarning, NotFittedError
+from xpnet.backend import BackendError
+
+from conftest import usable
+
+CONV = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def blobs(n: int = 60, d: int = 4, k: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((k, d)) * 3
+    y = np.arange(n) % k
+    return centers[y] + rng.standard_normal((n, d)), y
+
+
+def small(cls=MLPClassifier, **kw):
+    base = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0, learning_rate_init=0.01)
+    base.update(kw)
+    return cls(**base)
+
+
+def snapshot(est) -> dict:
+    """Copies of everything a failed call must leave alone."""
+    out = {"coefs": [c.copy() for c in est.coefs_], "intercepts": [c.copy() for c in
+                                                                   est.intercepts_],
+           "loss_curve": list(est.loss_curve_), "n_iter": est.n_iter_,
+           "n_features_in": est.n_features_in_}
+    if hasattr(est, "classes_"):
+        out["classes"] = est.classes_.copy()
+    return out
+
+
+def assert_unchanged(est, before: dict) -> None:
+    after = snapshot(est)
+    for key, value in before.items():
+        if isinstance(value, list) and value and isinstance(value[0], np.ndarray):
+            for a, b in zip(after[key], value):
+                np.testing.assert_array_equal(a, b)
+        elif isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(after[key], value)
+        else:
+            assert after[key] == value, key
+
+
+# --------------------------------------------------------------------------- problems
+@CONV
+def test_multiclass_softmax_probabilities_and_labels():
+    X, y = blobs()
+    labels = np.array(["ant", "bee", "cat"])[y]
+    est = small(max_iter=100).fit(X, labels)
+    assert est.out_activation_ == "softmax" and est.n_outputs_ == 3
+    assert list(est.classes_) == ["ant", "bee", "cat"]
+    P = est.predict_proba(X)
+    assert P.shape == (60, 3) and P.dtype == np.float32
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-6)
+    pred = est.predict(X)
+    np.testing.assert_array_equal(pred, est.classes_[P.argmax(axis=1)])
+    assert est.score(X, labels) == pytest.approx(np.mean(pred == labels))
+    assert est.score(X, labels) > 0.9
+    np.testing.assert_allclose(est.predict_log_proba(X), np.log(P), rtol=1e-6)
+
+
+@CONV
+def test_binary_uses_one_sigmoid_unit_and_threshold_half():
+    X, y = blobs(k=2)
+    est = small(max_iter=30, dtype="float64").fit(X, y * 10 + 3)  # labels 3 and 13
+    assert est.out_activation_ == "logistic" and est.n_outputs_ == 1
+    assert est.coefs_[-1].shape == (8, 1)
+    P = est.predict_proba(X)
+    assert P.shape == (60, 2)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(est.predict(X), np.where(P[:, 1] > 0.5, 13, 3))
+
+
+@CONV
+def test_multilabel_indicator():
+    X, y = blobs(n=80, k=4)
+    Y = np.stack([y == 0, y >= 2, y % 2 == 1], axis=1).astype(int)
+    est = small(max_iter=60, dtype="float64").fit(X, Y)
+    assert est.out_activation_ == "logistic" and list(est.classes_) == [0, 1, 2]
+    pred = est.predict(X)
+    assert pred.shape == (80, 3) and set(np.unique(pred)) <= {0, 1}
+    P = est.predict_proba(X)
+    np.testing.assert_array_equal(pred, (P > 0.5).astype(int))
+    assert est.score(X, Y) == pytest.approx(np.mean(np.all(pred == Y, axis=1)))
+    assert est.score(X, Y) > 0.8
+
+
+@CONV
+def test_regression_1d_and_2d_targets():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((80, 3))
+    Y = np.stack([X @ [1.0, -2.0, 0.5], X[:, 0] - X[:, 1]], axis=1)
+    one = small(MLPRegressor, max_iter=200, hidden_layer_sizes=(16,)).fit(X, Y[:, 0])
+    assert one.predict(X).shape == (80,) and one.out_activation_ == "identity"
+    assert one.score(X, Y[:, 0]) > 0.9
+    two = small(MLPRegressor, max_iter=200, hidden_layer_sizes=(16,)).fit(X, Y)
+    assert two.predict(X).shape == (80, 2) and two.n_outputs_ == 2
+    r2 = 1 - ((Y - two.predict(X)) ** 2).sum(0) / ((Y - Y.mean(0)) ** 2).sum(0)
+    assert two.score(X, Y) == pytest.approx(r2.mean(), rel=1e-6)
+
+
+@CONV
+def test_column_vector_y_warns_and_is_raveled():
+    X, y = blobs(k=2)
+    with pytest.warns(DataConversionWarning, match="column-vector y"):
+        est = small().fit(X, y[:, None])
+    np.testing.assert_array_equal(est.predict(X), small().fit(X, y).predict(X))
+
+
+@CONV
+def test_per_layer_activations_and_dropout_and_repr():
+    X, y = blobs()
+    est = small(hidden_layer_sizes=(6, 5), activation=["tanh", "logistic"], dropout=[0.2, 0.0],
+                backend="numpy")
+    assert repr(est) == ("MLPClassifier(?-6-5-?, tanh/logistic, backend=numpy, "
+                         "dropout=[0.2, 0.0], learning_rate_init=0.01, max_iter=5, "
+                         "random_state=0)")
+    est.fit(X, y)
+    assert est._net.g == ["tanh", "sigmoid", "softmax"]
+    assert repr(est).startswith("MLPClassifier(4-6-5-3, tanh/sigmoid, softmax, backend=numpy")
+    assert repr(MLPClassifier()) == "MLPClassifier(?-100-?, relu, backend=auto)"
+
+
+@CONV
+def test_float64_stays_float64_and_float32_stays_float32():
+    X, y = blobs()
+    for dtype in ("float32", "float64"):
+        est = small(dtype=dtype).fit(X.astype("float32"), y)
+        assert est.coefs_[0].dtype == dtype and est.predict_proba(X).dtype == dtype
+
+
+@CONV
+def test_same_seed_same_model_bit_for_bit():
+    X, y = blobs()
+    a = small(dropout=0.3).fit(X, y)
+    b = small(dropout=0.3).fit(X, y)
+    for ca, cb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_array_equal(ca, cb)
+    assert a.loss_curve_ == b.loss_curve_
+    c = small(dropout=0.3, random_state=1).fit(X, y)
+    assert not np.array_equal(a.coefs_[0], c.coefs_[0])
+
+
+@CONV
+def test_pickle_round_trip_and_clone():
+    from sklearn.base import clone
+
+    X, y = blobs()
+    est = small().fit(X, np.array(["x", "y", "z"])[y])
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(again.predict_proba(X), est.predict_proba(X))
+    np.testing.assert_array_equal(again.classes_, est.classes_)
+    assert again.loss_curve_ == est.loss_curve_
+    again.partial_fit(X, np.array(["x", "y", "z"])[y])  # the optimizer came back too
+    fresh = clone(est)
+    assert not hasattr(fresh, "coefs_") and fresh.get_params() == est.get_params()
+
+
+def test_unfitted_raises_not_fitted():
+    est = MLPClassifier()
+    for method in ("predict", "predict_proba", "score"):
+        with pytest.raises(NotFittedError, match="not fitted yet"):
+            getattr(est, method)(np.zeros((2, 3)), *([np.zeros(2)] if method == "score" else []))
+    assert not hasattr(est, "coefs_")
+
+
+@CONV
+def test_coefs_setter_round_trip():
+    X, y = blobs()
+    est = small().fit(X, y)
+    coefs = [c * 0 for c in est.coefs_]
+    est.coefs_ = coefs
+    np.testing.assert_array_equal(est.coefs_[0], coefs[0])
+    with pytest.raises(ValueError, match="coefs_ must be 2 arrays"):
+        est.coefs_ = coefs[:1]
+
+
+# --------------------------------------------------------------------------- backends
+@CONV
+def test_backend_arrays_stay_on_their_backend(backend):
+    if backend.name == "numpy":
+        pytest.skip("NumPy inputs are the host case")
+    X, y = blobs(n=30)
+    Xd, yd = backend.asarray(X, dtype="float64"), backend.asarray(y)
+    est = small(max_iter=3, dtype="float64").fit(Xd, yd)  # backend="auto" follows X
+    assert est._net.backend == backend
+    pred, proba = est.predict(Xd), est.predict_proba(Xd)
+    assert xpnet.backend_of(pred) == backend and xpnet.backend_of(proba) == backend
+    host = small(max_iter=3, dtype="float64", backend=backend.name).fit(X, y)
+    np.testing.assert_array_equal(xpnet.to_numpy(pred), host.predict(X))
+    np.testing.assert_allclose(xpnet.to_numpy(proba), host.predict_proba(X), rtol=1e-12)
+    assert est.score(Xd, yd) == host.score(X, y)
+
+
+@CONV
+def test_array_of_another_backend_is_refused():
+    ok, reason = usable("torch")
+    if not ok:
+        pytest.skip(reason)
+    import torch
+
+    X, y = blobs(n=30)
+    est = small(max_iter=2, backend="numpy").fit(X, y)
+    before = snapshot(est)
+    with pytest.raises(BackendError, match="torch.*this model lives on numpy"):
+        est.predict(torch.tensor(X))
+    with pytest.raises(BackendError, match="X is an array on torch.*estimator is set to numpy"):
+        est.fit(torch.tensor(X), y)
+    assert_unchanged(est, before)
+    strict = small(max_iter=2, backend="array_api_strict").fit(X, y)
+    with pytest.raises(BackendError, match="torch"):
+        strict.predict(torch.tensor(X))
+
+
+@CONV
+def test_array_on_another_device_is_refused():
+    ok, reason = usable("array_api_strict")
+    if not ok:
+        pytest.skip(reason)
+    X, y = blobs(n=30)
+    other = xpnet.get_backend("array_api_strict", "device1")
+    Xd, yd = other.asarray(X), other.asarray(y)
+    est = small(max_iter=2, backend="array_api_strict").fit(X, y)  # on CPU_DEVICE
+    before = snapshot(est)
+    with pytest.raises(BackendError, match=r"X is an array on array_api_strict, device=.*device1"
+                                           r".* but this model lives on .*CPU_DEVICE"):
+        est.predict(Xd)
+    with pytest.raises(BackendError, match="device1.*estimator is set to.*CPU_DEVICE"):
+        est.set_params(device="CPU_DEVICE").fit(Xd, yd)
+    assert_unchanged(est, before)
+    follows = small(max_iter=2).fit(Xd, yd)  # backend="auto": the model goes where X is
+    assert follows._net.backend == other
+    assert xpnet.backend_of(follows.predict_proba(Xd)) == other
+
+
+# --------------------------------------------------------------------------- bad input
+BAD_FIT = [
+    ("nan in X", lambda X, y: (np.where(np.arange(X.size).reshape(X.shape) == 5, np.nan, X), y),
+     ValueError, "Input X contains NaN"),
+    ("inf in X", lambda X, y: (np.where(np.arange(X.size).reshape(X.shape) == 5, np.inf, X), y),
+     ValueError, "Input X contains infinity"),
+    ("too large for float32", lambda X, y: (X * 1e300, y), ValueError, "too large for dtype"),
+    ("empty X", lambda X, y: (X[:0], y[:0]), ValueError, "0 sample"),
+    ("no features", lambda X, y: (X[:, :0], y), ValueError, "0 feature"),
+    ("1-D X", lambda X, y: (X[:, 0], y), ValueError, "Expected 2D array, got 1D array"),
+    ("3-D X", lambda X, y: (X[:, :, None], y), ValueError, "Found array with dim 3"),
+    ("strings in X", lambda X, y: (X.astype(str), y), TypeError, "X holds strings"),
+    ("object strings in X", lambda X, y: (X.astype(object).astype(str).astype(object), y),
+     TypeError, "X holds strings"),
+    ("complex X", lambda X, y: (X + 1j, y), ValueError, "Complex data not supported"),
+    ("short y", lambda X, y: (X, y[:-1]), ValueError, "y has 59 samples but X has 60"),
+    ("y None", lambda X, y: (X, None), ValueError, "requires y to be passed"),
+    ("one class", lambda X, y: (X, np.zeros_like(y)), ValueError, "at least 2 classes"),
+    ("continuous y", lambda X, y: (X, y + 0.5), ValueError, "Unknown label type: continuous"),
+    ("nan in y", lambda X, y: (X, np.where(np.arange(60) == 3, np.nan, y)), ValueError,
+     "Input y contains NaN"),
+]
+
+
+@pytest.mark.parametrize("case, make, exc, match", BAD_FIT, ids=[c[0] for c in BAD_FIT])
+@CONV
+def test_bad_fit_input_raises_and_leaves_the_model_unchanged(case, make, exc, match):
+    X, y = blobs()
+    est = small().fit(X, y)
+    before = snapshot(est)
+    Xb, yb = make(X, y)
+    with pytest.raises(exc, match=match):
+        est.fit(Xb, yb)
+    assert_unchanged(est, before)
+    with pytest.raises(exc, match=match):  # a new estimator fails the same way, unfitted
+        fresh = small()
+        fresh.fit(Xb, yb)
+    assert not hasattr(fresh, "n_features_in_")
+
+
+BAD_PARAMS = [
+    (dict(backend="cuppy"), "unknown backend 'cuppy'; expected one of numpy"),
+    (dict(solver="lbfgs"), "unknown solver 'lbfgs'; expected one of sgd, adam"),
+    (dict(activation="swish"), "unknown activation 'swish'; expected one of relu"),
+    (dict(activation=["relu", "nope"], hidden_layer_sizes=(3, 3)),
+     "unknown activation 'nope' for hidden layer 2"),
+    (dict(activation=["relu"], hidden_layer_sizes=(3, 3)), "one name per hidden layer"),
+    (dict(learning_rate_init=0.0), r"learning_rate_init must be a number in \(0"),
+    (dict(learning_rate_init=-1.0), r"learning_rate_init must be a number in \(0"),
+    (dict(batch_size=0), r"batch_size must be an integer in \[1"),
+    (dict(batch_size=-5), r"batch_size must be an integer in \[1"),
+    (dict(hidden_layer_sizes=(10, 0)), "hidden_layer_sizes must be > 0"),
+    (dict(hidden_layer_sizes=(-3,)), "hidden_layer_sizes must be > 0"),
+    (dict(learning_rate="cyclic"), "unknown learning_rate 'cyclic'"),
+    (dict(max_iter=0), r"max_iter must be an integer in \[1"),
+    (dict(alpha=-1.0), r"alpha must be a number in \[0"),
+    (dict(dtype="float16"), "dtype must be 'float32' or 'float64'"),
+    (dict(dropout=1.0), r"dropout must be a number in \[0, 1\)"),
+    (dict(dropout=[0.1, 0.1]), "one per hidden layer"),
+    (dict(clip_norm=0.0), r"clip_norm must be a number in \(0"),
+    (dict(validation_fraction=1.0, early_stopping=True), "validation_fraction must be"),
+    (dict(momentum=1.5), r"momentum must be a number in \[0, 1\]"),
+    (dict(n_iter_no_change=0), "n_iter_no_change must be an integer"),
+    (dict(device="cuda:0", backend="numpy"), "runs on the CPU only"),
+]
+
+
+@pytest.mark.parametrize("params, match", BAD_PARAMS, ids=[str(p) for p, _ in BAD_PARAMS])
+@CONV
+def test_bad_parameters_raise_at_fit_and_leave_the_model_unchanged(params, match):
+    X, y = blobs()
+    est = small().fit(X, y)
+    before = snapshot(est)
+    est.set_params(**params)  # never raises: scikit-learn checks parameters in fit
+    with pytest.raises(ValueError, match=match):
+        est.fit(X, y)
+    assert_unchanged(est, before)
+
+
+@CONV
+def test_bad_predict_input_raises_and_leaves_the_model_unchanged():
+    X, y = blobs()
+    est = small().fit(X, np.array(["a", "b", "c"])[y])
+    before = snapshot(est)
+    with pytest.raises(ValueError, match="X has 3 features, but MLPClassifier is expecting 4"):
+        est.predict(X[:, :3])
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        est.predict_proba(np.full((2, 4), np.nan))
+    with pytest.raises(ValueError, match="Expected 2D array"):
+        est.predict(X[0])
+    with pytest.raises(ValueError, match=r"labels never seen at fit: \['d'\]"):
+        est.score(X, np.array(["a", "b", "d"])[y])
+    with pytest.raises(ValueError, match="y has 59 samples but X has 60"):
+        est.score(X, np.array(["a", "b", "c"])[y][:-1])
+    with pytest.raises(ValueError, match=r"labels never seen at fit: \['z'\]"):
+        est.partial_fit(X, np.array(["a", "b", "z"])[y])
+    assert_unchanged(est, before)
+
+
+@CONV
+def test_warm_start_and_partial_fit_refuse_other_classes_or_features():
+    X, y = blobs()
+    est = small(warm_start=True).fit(X, y)
+    before = snapshot(est)
+    with pytest.raises(ValueError, match="warm_start can only be used where `y` has the same"):
+        est.fit(X[y < 2], y[y < 2])
+    with pytest.raises(ValueError, match="X has 5 features, but MLPClassifier is expecting 4"):
+        est.fit(np.hstack([X, X[:, :1]]), y)
+    with pytest.raises(ValueError, match="the fitted network is 4-8-3"):
+        est.set_params(hidden_layer_sizes=(9,)).fit(X, y)
+    assert_unchanged(est, before)
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        small().partial_fit(X, y)
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+        small(early_stopping=True).partial_fit(X, y, classes=[0, 1, 2])
+
+
+def test_out_of_memory_is_a_clear_error_naming_batch_size_and_memory():
+    X, y = blobs()
+    est = MLPClassifier(hidden_layer_sizes=(2 ** 40,), batch_size=32, max_iter=1)
+    with pytest.raises(MemoryError, match=r"out of memory on numpy.*batch_size=32 needs about "
+                                          r"[\d.]+ TiB") as info:
+        est.fit(X, y)
+    assert isinstance(info.value, xpnet.DeviceMemoryError)
+    assert not hasattr(est, "n_features_in_")
+
+
+# --------------------------------------------------------------------------- real data
+def _split_standardized(loader):
+    from sklearn.model_selection import train_test_split
+
+    X, y = loader(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0,
+                                          stratify=None if y.dtype.kind == "f" else y)
+    mu, sd = Xtr.mean(0), Xtr.std(0)
+    sd[sd == 0] = 1.0
+    return (Xtr - mu) / sd, (Xte - mu) / sd, ytr, yte
+
+
+@pytest.mark.slow
+@CONV
+def test_digits_held_out_accuracy_at_least_097():
+    from sklearn.datasets import load_digits
+
+    Xtr, Xte, ytr, yte = _split_standardized(load_digits)
+    est = MLPClassifier(hidden_layer_sizes=(128,), max_iter=100, random_state=0, dropout=0.2,
+                        backend="numpy")
+    est.fit(Xtr, ytr)
+    accuracy = est.score(Xte, yte)
+    print(f"digits held-out accuracy {accuracy:.4f} after {est.n_iter_} epochs")
+    assert accuracy >= 0.97
+
+
+@pytest.mark.slow
+@CONV
+def test_breast_cancer_held_out_accuracy_at_least_095():
+    from sklearn.datasets import load_breast_cancer
+
+    Xtr, Xte, ytr, yte = _split_standardized(load_breast_cancer)
+    est = MLPClassifier(hidden_layer_sizes=(32,), max_iter=200, alpha=1.0, random_state=0,
+                        backend="numpy")
+    est.fit(Xtr, ytr)
+    accuracy = est.score(Xte, yte)
+    print(f"breast cancer held-out accuracy {accuracy:.4f} after {est.n_iter_} epochs")
+    assert accuracy >= 0.95
+
+
+@pytest.mark.slow
+def test_diabetes_r2_at_least_scikit_learns_with_same_layers_and_epochs():
+    from sklearn.datasets import load_diabetes
+    from sklearn.neural_network import MLPRegressor as SkMLPRegressor
+
+    Xtr, Xte, ytr, yte = _split_standardized(load_diabetes)
+    params = dict(hidden_layer_sizes=(16,), max_iter=200, random_state=0,
+                  learning_rate_init=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPRegressor(**params, backend="numpy", dtype="float64").fit(Xtr, ytr)
+        sk = SkMLPRegressor(**params).fit(Xtr, ytr)
+    r2, r2_sk = ours.score(Xte, yte), sk.score(Xte, yte)
+    print(f"diabetes held-out R^2: xpnet {r2:.4f} ({ours.n_iter_} epochs), scikit-learn "
+          f"{r2_sk:.4f} ({sk.n_iter_} epochs)")
+    assert r2 >= r2_sk and r2 > 0.25

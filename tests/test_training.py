@@ -1,0 +1,332 @@
+"""The training loop: the core equations driven per batch, scikit-learn's bookkeeping,
+cross-backend agreement, divergence, Ctrl-C, out of memory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet import MLPClassifier, MLPRegressor
+from xpnet._sklearn import ConvergenceWarning
+from xpnet.backend import is_out_of_memory
+from xpnet.training import DivergenceError
+
+from conftest import usable
+
+CONV = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def blobs(n: int = 48, d: int = 4, k: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((k, d)) * 2
+    y = np.arange(n) % k
+    return centers[y] + rng.standard_normal((n, d)), y
+
+
+# --------------------------------------------------------------------------- the equations
+@CONV
+@pytest.mark.parametrize("cls, out", [(MLPClassifier, "softmax"), (MLPRegressor, "identity")])
+def test_one_full_batch_epoch_is_one_gradient_descent_step_of_the_core(cls, out):
+    """batch = all examples, no shuffle, plain SGD, no L2: fit's first epoch is exactly
+    xpnet.gradient_descent_step from the same host-drawn initial parameters."""
+    X, y = blobs()
+    est = cls(hidden_layer_sizes=(5,), solver="sgd", momentum=0.0, alpha=0.0,
+              learning_rate_init=0.1, batch_size=48, shuffle=False, max_iter=1,
+              random_state=7, dtype="float64", backend="numpy")
+    est.fit(X, y)
+    Y = np.eye(3)[y] if out == "softmax" else y[:, None].astype(float)
+    W, b = xpnet.initialize_parameters([4, 5, Y.shape[1]], init=["he", "xavier"],
+                                       rng=np.random.default_rng(7), dtype="float64")
+    J = xpnet.gradient_descent_step(np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), W, b,
+                                    ["relu", out], 0.1)
+    assert est.loss_curve_ == [float(J)]
+    for l in (1, 2):
+        np.testing.assert_array_equal(est.coefs_[l - 1], W[l].T)
+        np.testing.assert_array_equal(est.intercepts_[l - 1], b[l][:, 0])
+
+
+@CONV
+def test_epoch_loss_is_the_sample_weighted_mean_of_batch_losses_with_l2():
+    """loss = (1/n) sum_B m_B (J_B + (alpha / 2 m_B) sum ||W||^2), W before each step."""
+    X, y = blobs(n=10)
+    est = MLPClassifier(hidden_layer_sizes=(3,), solver="sgd", momentum=0.0, alpha=0.5,
+                        learning_rate_init=0.05, batch_size=4, shuffle=False, max_iter=1,
+                        random_state=0, dtype="float64", backend="numpy").fit(X, y)
+    W, b = xpnet.initialize_parameters([4, 3, 3], init=["he", "xavier"],
+                                       rng=np.random.default_rng(0), dtype="float64")
+    Y = np.eye(3)[y]
+    total = 0.0
+    for s in range(0, 10, 4):  # batches of 4, 4, 2
+        Xb, Yb = X[s:s + 4].T.copy(), Y[s:s + 4].T.copy()
+        m = Xb.shape[1]
+        AL, cache = xpnet.forward(Xb, W, b, ["relu", "softmax"])
+        J = xpnet.compute_cost(cache.Z[2], Yb, "softmax", xp=np)
+        J += 0.5 * 0.5 * sum((W[l] ** 2).sum() for l in W) / m
+        dW, db = xpnet.backward(Yb, W, cache, ["relu", "softmax"], xp=np)
+        for l in W:
+            W[l] -= 0.05 * (dW[l] + 0.5 / m * W[l])
+            b[l] -= 0.05 * db[l]
+        total += m * float(J)
+    assert est.loss_curve_[0] == pytest.approx(total / 10, rel=1e-14)
+    np.testing.assert_allclose(est.coefs_[0], W[1].T, rtol=1e-13)
+
+
+def test_no_host_read_inside_an_epoch(monkeypatch):
+    """The loop reads from the device once per epoch (to_numpy of the stacked metrics)."""
+    import xpnet.training as training
+
+    calls = []
+    original = training.to_numpy
+    monkeypatch.setattr(training, "to_numpy", lambda x: calls.append(x.shape) or original(x))
+    X, y = blobs(n=64)
+    with pytest.warns(ConvergenceWarning):
+        MLPClassifier(hidden_layer_sizes=(4,), batch_size=8, max_iter=3, random_state=0,
+                      backend="numpy").fit(X, y)
+    assert calls == [(2,)] * 3  # 3 epochs x (loss, finiteness flag), 8 batches each
+
+
+# --------------------------------------------------------------------------- backends agree
+def _run(backend: str, **kw):
+    X, y = blobs()
+    params = dict(hidden_layer_sizes=(6, 5), activation=["tanh", "relu"], solver="sgd",
+                  momentum=0.9, learning_rate_init=0.05, alpha=1e-3, batch_size=10,
+                  dropout=[0.2, 0.1], clip_norm=2.0, max_iter=4, random_state=3,
+                  dtype="float64", early_stopping=True, validation_fraction=0.25,
+                  n_iter_no_change=100, backend=backend)
+    params.update(kw)
+    with pytest.warns(ConvergenceWarning):
+        return MLPClassifier(**params).fit(X, y)
+
+
+@pytest.mark.parametrize("other", ["torch", "array_api_strict"])
+def test_two_backends_from_one_seed_give_the_same_curves(other):
+    ok, reason = usable(other)
+    if not ok:
+        pytest.skip(reason)
+    a, b = _run("numpy"), _run(other)
+    assert b._net.backend.name == other
+    np.testing.assert_allclose(b.loss_curve_, a.loss_curve_, rtol=1e-8)
+    np.testing.assert_allclose(b.validation_loss_curve_, a.validation_loss_curve_, rtol=1e-8)
+    assert b.validation_scores_ == a.validation_scores_
+    for ca, cb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_allclose(cb, ca, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_same_seed_same_backend_is_bit_for_bit(solver):
+    a, b = _run("numpy", solver=solver), _run("numpy", solver=solver)
+    assert a.loss_curve_ == b.loss_curve_ and a.validation_scores_ == b.validation_scores_
+    for ca, cb in zip(a.coefs_, b.coefs_):
+        np.testing.assert_array_equal(ca, cb)
+
+
+# --------------------------------------------------------------------------- bookkeeping
+def test_max_iter_reached_warns_and_history_is_complete():
+    X, y = blobs()
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached"):
+        est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
+    assert est.n_iter_ == 3 and len(est.loss_curve_) == 3 and est.t_ == 3 * 48
+    assert [h["epoch"] for h in est.history_] == [1, 2, 3]
+    assert [h["loss"] for h in est.history_] == est.loss_curve_
+    assert all(h["val_loss"] is None and h["time"] > 0 for h in est.history_)
+    assert est.validation_scores_ is None and est.best_loss_ == min(est.loss_curve_)
+
+
+def test_tol_convergence_stops_after_n_iter_no_change_plus_one_bad_epochs():
+    """scikit-learn: an epoch counts as no improvement when loss > best_loss - tol; stop when
+    the count exceeds n_iter_no_change. With a huge tol every epoch after the first counts."""
+    X, y = blobs()
+    est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=50, tol=1e9, n_iter_no_change=2,
+                        random_state=0).fit(X, y)  # no ConvergenceWarning: it converged
+    assert est.n_iter_ == 4 and len(est.loss_curve_) == 4
+
+
+def test_early_stopping_restores_the_best_weights():
+    X, y = blobs(n=90, seed=2)
+    est = MLPClassifier(hidden_layer_sizes=(16,), max_iter=200, early_stopping=True,
+                        n_iter_no_change=5, validation_fraction=0.3, learning_rate_init=0.05,
+                        random_state=0, dtype="float64").fit(X, y)
+    assert est.n_iter_ < 200
+    scores = est.validation_scores_
+    assert len(scores) == len(est.validation_loss_curve_) == est.n_iter_
+    assert est.best_validation_score_ == max(scores) and est.best_loss_ is None
+    train_idx, val_idx = est._split
+    assert len(val_idx) == 27 and len(set(train_idx) | set(val_idx)) == 90
+    assert np.bincount(y[val_idx]).tolist() == [9, 9, 9]  # stratified
+    assert est.score(X[val_idx], y[val_idx]) == pytest.approx(max(scores), abs=1e-12)
+    if scores[-1] < max(scores):  # the last epoch was worse: the weights were rolled back
+        assert est.score(X[val_idx], y[val_idx]) > scores[-1]
+
+
+def test_early_stopping_validation_set_too_small():
+    X, y = blobs(n=12)
+    est = MLPClassifier(early_stopping=True, validation_fraction=0.05)  # 1 validation sample
+    with pytest.raises(ValueError, match="validation set is too small"):
+        est.fit(X, y)
+    assert not hasattr(est, "n_features_in_")
+
+
+@CONV
+def test_warm_start_continues_from_the_fitted_weights():
+    X, y = blobs()
+    kw = dict(hidden_layer_sizes=(5,), max_iter=3, random_state=0, learning_rate_init=0.01)
+    est = MLPClassifier(warm_start=True, **kw).fit(X, y)
+    first = list(est.loss_curve_)
+    est.fit(X, y)
+    assert est.n_iter_ == 3 and est.loss_curve_[:3] == first and len(est.loss_curve_) == 6
+    assert est.loss_curve_[3] < first[0]
+    cold = MLPClassifier(**kw).fit(X, y).fit(X, y)  # warm_start=False: starts over
+    assert cold.loss_curve_ == first
+
+
+@CONV
+def test_partial_fit_is_one_epoch_and_matches_fit_with_max_iter_1():
+    X, y = blobs()
+    kw = dict(hidden_layer_sizes=(5,), random_state=0, learning_rate_init=0.01)
+    pf = MLPClassifier(**kw).partial_fit(X, y, classes=[0, 1, 2])
+    one = MLPClassifier(max_iter=1, **kw).fit(X, y)
+    assert pf.n_iter_ == 1 and pf.loss_curve_ == one.loss_curve_
+    for a, b in zip(pf.coefs_, one.coefs_):
+        np.testing.assert_array_equal(a, b)
+    pf.partial_fit(X[:20], y[:20])  # later calls: classes known, Adam state kept
+    assert pf.n_iter_ == 1 and len(pf.loss_curve_) == 2 and pf.t_ == 48 + 20
+    assert pf._optimizer.t == 2  # one batch (of min(200, n)) per call
+
+
+def test_invscaling_and_adaptive_schedules_follow_scikit_learn():
+    X, y = blobs()
+    with pytest.warns(ConvergenceWarning):
+        inv = MLPClassifier(hidden_layer_sizes=(4,), solver="sgd", learning_rate="invscaling",
+                            learning_rate_init=0.5, power_t=0.25, max_iter=3,
+                            random_state=0).fit(X, y)
+    for i, h in enumerate(inv.history_):  # lr after epoch i+1: lr0 / (t + 1) ** power_t
+        assert h["learning_rate"] == pytest.approx(0.5 / (48 * (i + 1) + 1) ** 0.25, rel=1e-15)
+    with pytest.warns(ConvergenceWarning):
+        ada = MLPClassifier(hidden_layer_sizes=(4,), solver="sgd", learning_rate="adaptive",
+                            learning_rate_init=0.1, tol=1e9, n_iter_no_change=1, max_iter=6,
+                            random_state=0).fit(X, y)
+    # count > 1 after epochs 3 and 5: lr /= 5 each time, and training carries on
+    assert [h["learning_rate"] for h in ada.history_] == pytest.approx(
+        [0.1, 0.1, 0.02, 0.02, 0.004, 0.004])
+
+
+def test_verbose_shows_a_progress_bar_with_loss(capsys):
+    X, y = blobs()
+    with pytest.warns(ConvergenceWarning):
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, verbose=True, early_stopping=True,
+                      random_state=0).fit(X, y)
+    err = capsys.readouterr().err
+    assert "2/2" in err and "loss=" in err and "val_score=" in err
+
+
+def test_verbose_without_tqdm_prints_a_line_per_epoch(capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # "not installed": import raises
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    X, y = blobs()
+    with pytest.warns(ConvergenceWarning):
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, verbose=True,
+                      random_state=0).fit(X, y)
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out] == ["Epoch 1", "Epoch 2"]
+    assert "loss = " in out[0]
+
+
+# --------------------------------------------------------------------------- what goes wrong
+def test_divergence_stops_with_the_last_finite_parameters_and_a_hint():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 3))
+    y = 1e4 * (X @ [1.0, 2.0, -1.0])
+    est = MLPRegressor(hidden_layer_sizes=(8,), solver="sgd", momentum=0.0,
+                       learning_rate_init=1.0, batch_size=8, max_iter=20, random_state=0)
+    with pytest.raises(DivergenceError, match=r"training diverged at epoch 1, batch \d+ of 8: "
+                                              r"the loss became (inf|nan).*lower "
+                                              r"learning_rate_init \(now 1\).*float64.*clip_norm"
+                       ) as info:
+        est.fit(X, y)
+    assert info.value.epoch == 1 and 1 <= info.value.batch <= 8
+    assert est.n_iter_ == 0 and est.loss_curve_ == []
+    assert all(np.isfinite(c).all() for c in est.coefs_ + est.intercepts_)
+    assert np.isfinite(est.predict(X)).all()  # usable
+    # the kept parameters are those before the bad batch: the same initial draws, then the
+    # first (bad - 1) batches of epoch 1's permutation, replayed with partial_fit
+    bad = info.value.batch
+    gen = np.random.default_rng(0)
+    W, b = xpnet.initialize_parameters([3, 8, 1], init=["he", "xavier"], rng=gen)
+    rows = gen.permutation(64)[: 8 * (bad - 1)]
+    if bad == 1:
+        np.testing.assert_array_equal(est.coefs_[0], W[1].T)
+    else:
+        replay = MLPRegressor(**{**est.get_params(), "shuffle": False})
+        replay.partial_fit(X[rows], y[rows])
+        for a, c in zip(replay.coefs_ + replay.intercepts_, est.coefs_ + est.intercepts_):
+            np.testing.assert_array_equal(a, c)
+    est.set_params(learning_rate_init=1e-4, max_iter=2)  # still usable: it can train on
+    with pytest.warns(ConvergenceWarning):
+        est.fit(X, y / 1e4)
+
+
+def _interrupt_after(seconds: float) -> threading.Timer:
+    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    return timer
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT to self")
+def test_ctrl_c_stops_after_the_current_batch_and_keeps_a_usable_model():
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        X, y = blobs(n=400)
+        est = MLPClassifier(hidden_layer_sizes=(32,), batch_size=4, max_iter=10 ** 6,
+                            random_state=0)
+        timer = _interrupt_after(0.5)
+        with pytest.warns(UserWarning, match=r"interrupted by user \(Ctrl-C\) in epoch \d+ "
+                                             r"after batch \d+ of 100.*model is usable"):
+            est.fit(X, y)
+        timer.join()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+        assert 0 < est.n_iter_ < 10 ** 6 or est.n_iter_ == 0
+        assert len(est.loss_curve_) == len(est.history_) == est.n_iter_
+        assert np.isfinite(est.predict_proba(X)).all() and est.score(X, y) > 0.3
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_fit_in_a_worker_thread_leaves_signal_handlers_alone():
+    X, y = blobs()
+    before = signal.getsignal(signal.SIGINT)
+    result = {}
+
+    def work():
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            result["est"] = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2).fit(X, y)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    assert result["est"].n_iter_ == 2 and signal.getsignal(signal.SIGINT) is before
+
+
+def test_is_out_of_memory_recognises_the_backends_errors():
+    assert is_out_of_memory(MemoryError("x"))
+    with pytest.raises(MemoryError) as info:
+        np.empty((2 ** 40,), dtype=np.float64)  # 8 TiB: NumPy's own _ArrayMemoryError
+    assert is_out_of_memory(info.value)
+    assert is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert not is_out_of_memory(ValueError("shapes do not match"))
+    ok, _ = usable("torch")
+    if ok:
+        import torch
+
+        with pytest.raises(RuntimeError) as info:
+            torch.empty(2 ** 40, dtype=torch.float64)  # torch's CPU allocator failure
+        assert is_out_of_memory(info.value), str(info.value)
