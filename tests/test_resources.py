@@ -42,6 +42,7 @@ CHILD = textwrap.dedent(f"""
                   "device_error": isinstance(exc, xpnet.DeviceMemoryError)}}
     else:
         error = {{"type": None}}
+    error["unfitted_after"] = not hasattr(est, "coefs_")  # a failed first fit leaves no model
     # the advice works, in the same process and under the same limit: a smaller batch
     warnings.simplefilter("ignore")  # ConvergenceWarning after one epoch
     est.set_params(batch_size=50, max_iter=1).fit(X[:500], y[:500])
@@ -71,4 +72,5 @@ def test_a_batch_too_large_for_the_memory_left_is_a_clear_error():
     assert _bytes(*m.groups()) >= one_activation > HEADROOM  # no understatement
     assert "(MemoryError: Unable to allocate 312. MiB" in message  # NumPy's cause stays visible
     assert result["device_error"]
+    assert result["unfitted_after"]
     assert result["refit_n_iter"] == 1

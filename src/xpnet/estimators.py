@@ -27,7 +27,7 @@ from .init import default_init, initialize_parameters
 from .inputs import (Target, check_X, check_y_length, classification_target, is_backend_array,
                      regression_target, resolve_backend)
 from .optimizers import SCHEDULES, LearningRateSchedule, make_optimizer
-from .training import (Network, Progress, Settings, Trainer, memory_estimate,
+from .training import (DeviceMemoryError, Network, Progress, Settings, Trainer, memory_estimate,
                        out_of_memory)
 
 __all__ = ["MLPClassifier", "MLPRegressor", "load"]
@@ -438,7 +438,8 @@ class _BaseMLP(BaseEstimator):
                               f"going to be clipped: batch_size={batch_size} > {n_train} "
                               f"training samples; using {n_train}", UserWarning, stacklevel=3)
                 batch_size = n_train
-        # 3. from here on the estimator changes
+        # 3. from here on the estimator changes (kept to restore if memory runs out at once)
+        before = self.__dict__.copy()
         self._net, self._optimizer, self._schedule, self._progress = (net, optimizer, schedule,
                                                                       progress)
         self._rng, self._dtype, self._target_kind = rng, cfg.dtype, target.kind
@@ -464,8 +465,17 @@ class _BaseMLP(BaseEstimator):
                 reason = "converged"  # the checkpointed run had stopped: nothing left to do
             else:
                 reason = trainer.run()
-        finally:
+        except DeviceMemoryError:
+            if progress.n_iter == 0:  # no epoch of this call finished: undo the whole call
+                self.__dict__.clear()  # (the trainer already restored the parameters)
+                self.__dict__.update(before)
+                raise
             self._publish()
+            raise
+        except BaseException:
+            self._publish()
+            raise
+        self._publish()
         if cfg.early_stopping and trainer.best is not None:
             net.assign(*trainer.best)  # scikit-learn restores the best weights, even when
         if reason == "max_iter" and not incremental:  # interrupted
