@@ -230,3 +230,75 @@ def test_synchronize_runs(backend):
 def test_str(backend):
     text = str(backend)
     assert text.startswith(backend.name)
+
+
+# --------------------------------------------------------------------------- devices()
+def test_devices_numpy_is_the_cpu_and_unknown_or_unusable_have_none():
+    from xpnet.backend import devices
+
+    assert devices("numpy") == devices("np") == ["cpu"]
+    assert devices("cuppy") == devices("") == devices(3) == devices(None) == []
+    for name, (ok, _) in xpnet.available_backends().items():
+        if not ok:
+            assert devices(name) == [] and devices(name, describe=True) == []
+    assert devices("auto") == devices(get_backend("auto").name)
+
+
+def test_devices_torch_lists_the_cpu_and_every_cuda_device(torch_mod):
+    from xpnet.backend import devices
+
+    n = torch_mod.cuda.device_count() if torch_mod.cuda.is_available() else 0
+    assert devices("torch") == ["cpu"] + [f"cuda:{i}" for i in range(n)]
+    described = devices("pytorch", describe=True)
+    assert described[0] == "cpu" and len(described) == n + 1
+    for i in range(n):
+        assert described[i + 1] == f"cuda:{i} ({torch_mod.cuda.get_device_name(i)})"
+
+
+def test_devices_strict_lists_its_real_and_fake_devices():
+    if not usable("array_api_strict")[0]:
+        pytest.skip("array_api_strict not installed")
+    import array_api_strict
+    from xpnet.backend import devices
+
+    found = devices("array_api_strict")
+    info = array_api_strict.__array_namespace_info__()
+    assert len(found) == len(info.devices()) and found[0] == "CPU_DEVICE"
+    assert {"device1", "device2"} <= set(found)
+    assert devices("strict", describe=True) == found  # no GPU names to add
+
+
+def test_every_listed_device_is_accepted_by_get_backend(backend):
+    """What devices() lists is what get_backend(name, device) takes (the CLI prints it)."""
+    from xpnet.backend import devices
+
+    found = devices(backend.name)
+    assert found
+    for device in found:
+        be = get_backend(backend.name, device)
+        assert be.name == backend.name
+        x = be.asarray(np.ones(2, dtype=np.float32))  # strict has float32-only devices
+        assert backend_of(x) == be
+
+
+def test_devices_cupy_without_a_gpu_is_empty():
+    from xpnet.backend import devices
+
+    if usable("cupy")[0]:
+        pytest.skip("CuPy has a usable CUDA device here")
+    assert devices("cupy") == devices("cp", describe=True) == []
+
+
+@pytest.mark.gpu
+def test_devices_cupy_lists_each_cuda_device_with_its_name():
+    if not usable("cupy")[0]:
+        pytest.skip("CuPy is not usable here")
+    import cupy
+    from xpnet.backend import devices
+
+    n = cupy.cuda.runtime.getDeviceCount()
+    assert n >= 1 and devices("cupy") == [f"cuda:{i}" for i in range(n)]
+    described = devices("cupy", describe=True)
+    assert all(d.startswith(f"cuda:{i} (") and d.endswith(")") and len(d) > len(f"cuda:{i} ()")
+               for i, d in enumerate(described))
+    assert devices("auto") == devices("cupy")

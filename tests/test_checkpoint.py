@@ -116,9 +116,12 @@ def test_a_loaded_model_keeps_training_where_it_stopped(tmp_path):
     est = MLPClassifier(**kw).partial_fit(X, y, classes=[0, 1, 2])
     est.save(tmp_path / "m.xpnet")
     back = xpnet.load(tmp_path / "m.xpnet")
+    assert back._rng.bit_generator.state == est._rng.bit_generator.state  # the next shuffle
     est.partial_fit(X, y)
-    back.partial_fit(X, y)  # same Adam moments and step count
+    back.partial_fit(X, y)  # same Adam moments and step count, same shuffle
     assert back.loss_curve_ == est.loss_curve_ and back._optimizer.t == 2
+    for a, b in zip(back.coefs_ + back.intercepts_, est.coefs_ + est.intercepts_):
+        np.testing.assert_array_equal(a, b)
 
 
 @CONV
@@ -192,13 +195,59 @@ def test_resume_continues_bit_for_bit(tmp_path, backend, config):
 
 
 @CONV
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_resume_with_validation_data_continues_bit_for_bit(tmp_path, backend, early_stopping):
+    """validation_data (with early stopping: instead of the split, deciding the best weights)
+    is passed again on resume; curves, best weights and parameters match the straight run."""
+    need(backend)
+    X, y = data(n=120)
+    t = LABELS[y]
+    kw = dict(dropout=0.2, early_stopping=early_stopping, n_iter_no_change=100)
+    val = (X[90:], t[90:])
+    straight = _est(backend, 6, **kw).fit(X[:90], t[:90], validation_data=val)
+    ckpt = tmp_path / "run.ckpt"
+    _est(backend, 3, **kw).fit(X[:90], t[:90], validation_data=val, checkpoint=ckpt)
+    resumed = _est(backend, 6, **kw)
+    resumed.fit(X[:90], t[:90], validation_data=val, checkpoint=ckpt, resume=True)
+    _same(resumed, straight)
+    assert len(resumed.validation_scores_) == 6 and resumed._split == (None, None)
+    if early_stopping:
+        assert resumed.best_validation_score_ == straight.best_validation_score_
+
+
+@CONV
+def test_resume_refuses_other_validation_data(tmp_path):
+    X, y = data(n=90)
+    ckpt = tmp_path / "c"
+    _est("numpy", 2).fit(X[:60], y[:60], validation_data=(X[60:], y[60:]), checkpoint=ckpt)
+    est = _est("numpy", 4)
+    other = X[60:].copy()
+    other[0, 0] += 1e-3
+    with pytest.raises(ValueError, match=r"different run: validation_data 30 samples, sha256 "
+                                         r"[0-9a-f]{12} \(this fit: 30 samples, sha256 "
+                                         r"[0-9a-f]{12}\); pass the validation_data of the "
+                                         r"checkpointed run again"):
+        est.fit(X[:60], y[:60], validation_data=(other, y[60:]), checkpoint=ckpt, resume=True)
+    with pytest.raises(ValueError, match=r"validation_data 30 samples.*\(this fit: none\)"):
+        est.fit(X[:60], y[:60], checkpoint=ckpt, resume=True)
+    assert not hasattr(est, "n_features_in_")
+    _est("numpy", 2).fit(X[:60], y[:60], checkpoint=tmp_path / "plain")  # no validation_data
+    with pytest.raises(ValueError, match=r"validation_data none \(this fit: 30 samples"):
+        est.fit(X[:60], y[:60], validation_data=(X[60:], y[60:]), checkpoint=tmp_path / "plain",
+                resume=True)
+    est.fit(X[:60], y[:60], validation_data=(X[60:], y[60:]), checkpoint=ckpt, resume=True)
+    assert est.n_iter_ == 4 and len(est.validation_loss_curve_) == 4
+
+
+@CONV
 def test_checkpoint_every_k_epochs_and_at_the_last(tmp_path, monkeypatch):
     from xpnet import modelfile
 
     written = []
     original = modelfile.write
-    monkeypatch.setattr(modelfile, "write", lambda est, path, trainer=None: (
-        written.append(est._progress.n_iter), original(est, path, trainer)))
+    monkeypatch.setattr(modelfile, "write", lambda est, path, trainer=None, **kw: (
+        written.append(est._progress.n_iter), original(est, path, trainer, **kw)))
     X, y = data()
     _est("numpy", 7).fit(X, y, checkpoint=tmp_path / "c", checkpoint_every=3)
     assert written == [3, 6, 7]

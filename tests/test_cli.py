@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from xpnet import available_backends, serialization
+from xpnet import available_backends, load, serialization
 from xpnet.cli import main
 
 ACCURACY = re.compile(r"^test accuracy: (\S+) \((\d+) samples\)", re.MULTILINE)
@@ -36,11 +36,22 @@ def test_train_save_plot_then_evaluate(tmp_path):
     assert math.isfinite(accuracy) and 0.8 < accuracy <= 1.0  # chance is 0.1
     assert re.search(r"^time: \d+\.\d+ s for \d+ epochs", out, re.MULTILINE)
     assert "epoch" in err.lower() or "it/s" in err or "%" in err  # the tqdm bar, on stderr
+    assert "val_loss=" in err and "val_score=" in err  # validation metrics by default
     assert "Traceback" not in err
     assert model.stat().st_size > 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
     _, meta = serialization.load(model)
     assert meta["dataset"]["name"] == "digits"
+    # validation_data: 10% of the 1347 training samples (stratified), scored every epoch
+    assert "validation 136 of the 1347 training samples" in out
+    trained = load(model)
+    assert trained.t_ == (1347 - 136) * trained.n_iter_  # trained on the rest only
+    assert len(trained.validation_scores_) == trained.n_iter_ == 8
+    last = re.search(r"^validation accuracy: (\S+) \(136 samples, last epoch 8\), loss (\S+)$",
+                     out, re.MULTILINE)
+    assert last, out
+    assert float(last.group(1)) == pytest.approx(trained.validation_scores_[-1], abs=5e-5)
+    assert float(last.group(2)) == pytest.approx(trained.validation_loss_curve_[-1], abs=5e-5)
 
     # The same model on the same held-out split gives the same accuracy, to the digit printed.
     code, out2, err2 = xpnet("evaluate", model)
@@ -62,6 +73,42 @@ def test_evaluate_in_process_and_on_another_backend(tmp_path, capsys):
         assert main(["evaluate", str(model), "--backend", "torch"]) == 0
         accuracy, _ = number(ACCURACY, capsys.readouterr().out)
         assert accuracy == pytest.approx(trained[0], abs=1 / 142 + 1e-9)  # one sample at most
+
+
+def test_plot_draws_the_validation_curves_by_default(tmp_path, monkeypatch, capsys):
+    from xpnet import plotting
+
+    figures = []
+    original = plotting.plot_learning_curves
+    monkeypatch.setattr(plotting, "plot_learning_curves",
+                        lambda *a, **k: figures.append(original(*a, **k)) or figures[-1])
+    for fraction, expected in (("0.1", {"training loss", "validation loss",
+                                        "validation score"}),
+                               ("0", {"training loss"})):
+        png = tmp_path / f"curves{fraction}.png"
+        assert main(["train", "--dataset", "breast_cancer", "--epochs", "3", "--layers", "8",
+                     "--quiet", "--validation-fraction", fraction, "--plot", str(png)]) == 0
+        out = capsys.readouterr().out
+        labels = {line.get_label() for ax in figures[-1].axes for line in ax.get_lines()}
+        assert labels == expected and png.exists()
+        assert ("validation accuracy:" in out) == (fraction != "0")
+        assert ("no validation data" in out) == (fraction == "0")
+
+
+def test_early_stopping_watches_the_validation_split(tmp_path, capsys):
+    model = tmp_path / "es.xpnet"
+    assert main(["train", "--dataset", "breast_cancer", "--epochs", "200", "--layers", "16",
+                 "--learning-rate", "0.01", "--early-stopping", "--quiet", "--save",
+                 str(model)]) == 0
+    out = capsys.readouterr().out
+    est = load(model)
+    assert est.early_stopping and est.n_iter_ < 200
+    assert "stopped early: no validation score improvement" in out
+    best = est.validation_scores_.index(est.best_validation_score_)
+    assert f"(43 samples, best epoch {best + 1})" in out  # 10% of 427, stratified
+    assert main(["train", "--early-stopping", "--validation-fraction", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--early-stopping needs validation data" in err and err.count("\n") == 1
 
 
 def test_train_regression_reports_r2(capsys):
@@ -111,6 +158,7 @@ def test_info_lists_every_backend_and_why(capsys):
     (["train", "--backend", "cuppy"], "invalid choice: 'cuppy'"),
     (["train", "--dtype", "float16"], "invalid choice: 'float16'"),
     (["train", "--test-size", "0"], "must be in (0, 1)"),
+    (["train", "--validation-fraction", "1"], "--validation-fraction: must be in [0, 1)"),
     (["evaluate"], "the following arguments are required: MODEL"),
 ])
 def test_bad_options_exit_2_with_one_line(argv, message, capsys):

@@ -373,6 +373,184 @@ def test_out_of_memory_is_a_clear_error_naming_batch_size_and_memory():
     assert not hasattr(est, "n_features_in_")
 
 
+# --------------------------------------------------------------------------- validation_data
+def _val_cost(est, X_val, y_val) -> float:
+    """The validation cost recomputed from the model's own predictions (not from Z[L])."""
+    m = len(X_val)
+    if isinstance(est, MLPRegressor):
+        D = est.predict(X_val).reshape(m, -1) - np.asarray(y_val, float).reshape(m, -1)
+        return float((D ** 2).sum() / (2 * m))
+    P = est.predict_proba(X_val)
+    if est._target_kind == "binary":
+        p, t = P[:, 1], (np.asarray(y_val) == est.classes_[1]).astype(float)
+        return float(-np.mean(t * np.log(p) + (1 - t) * np.log(1 - p)))
+    Y = (np.asarray(y_val)[:, None] == est.classes_[None, :]).astype(float)
+    return float(-np.mean((Y * np.log(P)).sum(axis=1)))
+
+
+VAL_PROBLEMS = {
+    "multiclass": (MLPClassifier, lambda X, y: np.array(["a", "b", "c"])[y]),
+    "binary": (MLPClassifier, lambda X, y: y % 2),
+    "regression": (MLPRegressor, lambda X, y: X[:, 0] - 2 * X[:, 1]),
+}
+
+
+@pytest.mark.parametrize("problem", list(VAL_PROBLEMS))
+def test_validation_curves_are_the_cost_and_score_of_each_epochs_model(problem):
+    """partial_fit one epoch at a time: after each, the curves' last entries equal the cost and
+    score() of the model's own predictions on the validation data."""
+    cls, target = VAL_PROBLEMS[problem]
+    X, y = blobs(n=90)
+    t = target(X, y)
+    Xtr, ttr, Xv, tv = X[:60], t[:60], X[60:], t[60:]
+    est = small(cls, dtype="float64", learning_rate_init=0.05)
+    extra = {"classes": np.unique(t)} if cls is MLPClassifier else {}
+    for epoch in range(1, 5):
+        est.partial_fit(Xtr, ttr, validation_data=(Xv, tv), **extra)
+        extra = {}
+        assert len(est.validation_loss_curve_) == len(est.validation_scores_) == epoch
+        assert est.validation_loss_curve_[-1] == pytest.approx(_val_cost(est, Xv, tv), rel=1e-12)
+        assert est.validation_scores_[-1] == pytest.approx(est.score(Xv, tv), rel=1e-12,
+                                                           abs=1e-15)
+        assert est.history_[-1]["val_loss"] == est.validation_loss_curve_[-1]
+        assert est.history_[-1]["val_score"] == est.validation_scores_[-1]
+    assert len(set(est.validation_loss_curve_)) == 4  # a new model each epoch
+
+
+@CONV
+@pytest.mark.parametrize("problem", list(VAL_PROBLEMS))
+def test_fit_with_validation_data_scores_every_epoch_and_trains_as_without(problem):
+    """Without early stopping, validation_data only adds curves: the training run (losses,
+    final weights) is the very same, and the last entries are those of the final model."""
+    cls, target = VAL_PROBLEMS[problem]
+    X, y = blobs(n=90)
+    t = target(X, y)
+    kw = dict(dtype="float64", max_iter=6, batch_size=16, dropout=0.1)
+    plain = small(cls, **kw).fit(X[:60], t[:60])
+    est = small(cls, **kw).fit(X[:60], t[:60], validation_data=(X[60:], t[60:]))
+    assert est.loss_curve_ == plain.loss_curve_ and est.n_iter_ == 6 and est.t_ == 6 * 60
+    for a, b in zip(est.coefs_ + est.intercepts_, plain.coefs_ + plain.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert plain.validation_loss_curve_ is None and plain.validation_scores_ is None
+    assert len(est.validation_loss_curve_) == len(est.validation_scores_) == 6
+    assert est.validation_loss_curve_[-1] == pytest.approx(_val_cost(est, X[60:], t[60:]),
+                                                           rel=1e-12)
+    assert est.validation_scores_[-1] == pytest.approx(est.score(X[60:], t[60:]), rel=1e-12,
+                                                       abs=1e-15)
+    assert [h["val_loss"] for h in est.history_] == est.validation_loss_curve_
+    assert [h["val_score"] for h in est.history_] == est.validation_scores_
+    assert est.best_validation_score_ is None and est.best_loss_ == min(est.loss_curve_)
+
+
+def test_early_stopping_with_validation_data_replaces_the_internal_split():
+    X, y = blobs(n=120, seed=2)
+    Xtr, ytr, Xv, yv = X[:80], y[:80], X[80:], y[80:]
+    est = small(hidden_layer_sizes=(16,), max_iter=200, early_stopping=True, n_iter_no_change=5,
+                validation_fraction=0.3, learning_rate_init=0.05, dtype="float64")
+    est.fit(Xtr, ytr, validation_data=(Xv, yv))
+    assert est.n_iter_ < 200 and est._split == (None, None)
+    assert est.t_ == 80 * est.n_iter_  # every training sample, none held out
+    scores = est.validation_scores_
+    assert len(scores) == len(est.validation_loss_curve_) == est.n_iter_
+    assert est.best_validation_score_ == max(scores)
+    assert est.score(Xv, yv) == pytest.approx(max(scores), abs=1e-12)  # best weights restored
+    assert scores.index(max(scores)) < est.n_iter_ - 5  # stopped 5+ epochs after the best
+
+
+BAD_VALIDATION = [  # make(X_val, t_val) -> validation_data; t_val: the labels "a", "b", "c"
+    ("not a pair", lambda X, t: (X,), ValueError, r"validation_data must be a pair \(X_val, "
+                                                  r"y_val\); got a tuple of length 1"),
+    ("a string", lambda X, t: "val", ValueError, "must be a pair.*got a str"),
+    ("features", lambda X, t: (X[:, :3], t), ValueError,
+     "validation_data X has 3 features but X has 4"),
+    ("1-D X", lambda X, t: (X[:, 0], t), ValueError, "Expected 2D array.*validation_data X"),
+    ("NaN in X", lambda X, t: (np.where(X > 2, np.nan, X), t), ValueError,
+     "Input validation_data X contains NaN"),
+    ("empty", lambda X, t: (X[:0], t[:0]), ValueError, "0 sample"),
+    ("length", lambda X, t: (X, t[:-1]), ValueError, "validation_data: y has 19 samples but X "
+                                                     "has 20"),
+    ("unknown label", lambda X, t: (X, np.where(t == "a", "d", t)), ValueError,
+     r"validation_data: y contains labels never seen at fit: \['d'\]"),
+    ("indicator", lambda X, t: (X, (t[:, None] == np.array(["a", "b", "c"])).astype(int)),
+     ValueError, "validation_data: y is multilabel with 3 column.*training y is multiclass"),
+    ("strings X", lambda X, t: (X.astype(str), t), TypeError, "validation_data X holds strings"),
+]
+
+
+@CONV
+@pytest.mark.parametrize("case, make, exc, match", BAD_VALIDATION,
+                         ids=[c for c, *_ in BAD_VALIDATION])
+def test_bad_validation_data_raises_before_anything_changes(case, make, exc, match):
+    X, y = blobs()
+    t = np.array(["a", "b", "c"])[y]
+    est = small().fit(X[:40], t[:40])
+    before = snapshot(est)
+    bad = make(X[40:], t[40:])
+    for call in (lambda: est.fit(X[:40], t[:40], validation_data=bad),
+                 lambda: est.partial_fit(X[:40], t[:40], validation_data=bad)):
+        with pytest.raises(exc, match=match):
+            call()
+        assert_unchanged(est, before)
+        assert est.validation_loss_curve_ is None
+    fresh = small()
+    with pytest.raises(exc, match=match):
+        fresh.fit(X[:40], t[:40], validation_data=bad)
+    assert not hasattr(fresh, "n_features_in_")
+
+
+@CONV
+def test_bad_validation_data_for_a_regressor_or_a_multilabel_model():
+    X, y = blobs()
+    reg = small(MLPRegressor).fit(X[:40], X[:40, :2])
+    before = snapshot(reg)
+    with pytest.raises(ValueError, match="validation_data: y has 1 outputs but the model was "
+                                         "fitted on 2"):
+        reg.fit(X[:40], X[:40, :2], validation_data=(X[40:], X[40:, 0]))
+    with pytest.raises(ValueError, match="validation_data has 1 sample.*R\\^2.*at least 2"):
+        reg.fit(X[:40], X[:40, :2], validation_data=(X[40:41], X[40:41, :2]))
+    with pytest.raises(ValueError, match="validation_data: a regressor needs numeric y"):
+        reg.fit(X[:40], X[:40, :2], validation_data=(X[40:], np.array([["a", "b"]] * 20)))
+    assert_unchanged(reg, before)
+    Y = np.stack([y == 0, y == 1], axis=1).astype(int)
+    multi = small().fit(X[:40], Y[:40])
+    with pytest.raises(ValueError, match="validation_data: the model was fitted on a multilabel "
+                                         "indicator of 2 labels"):
+        multi.fit(X[:40], Y[:40], validation_data=(X[40:], y[40:]))
+    multi.fit(X[:40], Y[:40], validation_data=(X[40:], Y[40:]))
+    assert multi.validation_scores_[-1] == pytest.approx(multi.score(X[40:], Y[40:]))
+
+
+@CONV
+def test_validation_curves_keep_one_entry_per_epoch():
+    """Epochs without validation_data are NaN in curves that exist (warm start, partial_fit)."""
+    X, y = blobs()
+    est = small(max_iter=2, warm_start=True).fit(X[:40], y[:40])
+    assert est.validation_loss_curve_ is None
+    est.fit(X[:40], y[:40], validation_data=(X[40:], y[40:]))
+    est.partial_fit(X[:40], y[:40])
+    assert len(est.loss_curve_) == len(est.validation_loss_curve_) == 5
+    vl, vs = np.array(est.validation_loss_curve_), np.array(est.validation_scores_)
+    assert np.isnan(vl[[0, 1, 4]]).all() and np.isfinite(vl[[2, 3]]).all()
+    assert np.isnan(vs[[0, 1, 4]]).all() and np.isfinite(vs[[2, 3]]).all()
+    assert [h["val_loss"] is None for h in est.history_] == [True, True, False, False, True]
+
+
+@CONV
+def test_validation_data_on_the_models_backend_stays_there():
+    ok, reason = usable("torch")
+    if not ok:
+        pytest.skip(reason)
+    import torch
+
+    X, y = blobs()
+    est = small(backend="torch", dtype="float64")
+    est.fit(X[:40], y[:40], validation_data=(torch.tensor(X[40:]), torch.tensor(y[40:])))
+    assert est.validation_scores_[-1] == pytest.approx(est.score(X[40:], y[40:]), abs=1e-15)
+    with pytest.raises(BackendError, match="validation_data X is an array on torch.*this model "
+                                           "lives on numpy"):
+        small().fit(X[:40], y[:40], validation_data=(torch.tensor(X[40:]), y[40:]))
+
+
 # --------------------------------------------------------------------------- real data
 def _split_standardized(loader):
     from sklearn.model_selection import train_test_split

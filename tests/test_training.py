@@ -76,18 +76,80 @@ def test_epoch_loss_is_the_sample_weighted_mean_of_batch_losses_with_l2():
     np.testing.assert_allclose(est.coefs_[0], W[1].T, rtol=1e-13)
 
 
-def test_no_host_read_inside_an_epoch(monkeypatch):
-    """The loop reads from the device once per epoch (to_numpy of the stacked metrics)."""
+@pytest.mark.parametrize("validation", [None, "validation_data", "early_stopping",
+                                        "early_stopping+validation_data"])
+def test_no_host_read_inside_an_epoch(monkeypatch, validation):
+    """The loop reads from the device once per epoch (to_numpy of the stacked metrics); the
+    validation loss and score ride along in that read."""
     import xpnet.training as training
 
     calls = []
     original = training.to_numpy
     monkeypatch.setattr(training, "to_numpy", lambda x: calls.append(x.shape) or original(x))
-    X, y = blobs(n=64)
+    X, y = blobs(n=80)
+    kw, fit_kw = {}, {}
+    if validation and "validation_data" in validation:
+        fit_kw["validation_data"] = (X[64:], y[64:])
+    if validation and "early_stopping" in validation:
+        kw = dict(early_stopping=True, validation_fraction=0.2, n_iter_no_change=100)
     with pytest.warns(ConvergenceWarning):
         MLPClassifier(hidden_layer_sizes=(4,), batch_size=8, max_iter=3, random_state=0,
-                      backend="numpy").fit(X, y)
-    assert calls == [(2,)] * 3  # 3 epochs x (loss, finiteness flag), 8 batches each
+                      backend="numpy", **kw).fit(X[:64], y[:64], **fit_kw)
+    # 3 epochs x (loss, [validation loss, score,] finiteness flag), 8 (or 7) batches each
+    assert calls == [(4,) if validation else (2,)] * 3
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_validation_data_adds_no_host_read_per_epoch_anywhere(monkeypatch, backend):
+    """Counting every device->host copy of the whole package (to_numpy and the backends'
+    own reads): a fit of 5 epochs makes exactly 3 more than a fit of 2, one per epoch, with
+    validation_data as without it."""
+    ok, reason = usable(backend)
+    if not ok:
+        pytest.skip(reason)
+    import xpnet.backend
+    from xpnet import estimators, inputs, modelfile, training
+
+    calls, inside = [], []
+    original = xpnet.backend.to_numpy
+
+    def counted(x):  # on torch, a NumPy array passed through (the shuffle order) is no read
+        if (backend == "numpy" or not isinstance(x, np.ndarray)) and not inside:
+            calls.append(type(x).__name__)
+        inside.append(1)
+        try:
+            return original(x)
+        finally:
+            inside.pop()
+
+    for module in (xpnet.backend, estimators, inputs, modelfile, training):
+        monkeypatch.setattr(module, "to_numpy", counted)
+    if backend == "torch":  # torch's own reads outside to_numpy: .item(), .cpu(), ...
+        import torch
+
+        def wrap(name):
+            method = getattr(torch.Tensor, name)
+
+            def read(self, *args, **kwargs):
+                if not inside:
+                    calls.append(name)
+                return method(self, *args, **kwargs)
+            return read
+
+        for name in ("item", "cpu", "numpy", "tolist", "__bool__", "__float__", "__int__"):
+            monkeypatch.setattr(torch.Tensor, name, wrap(name))
+    X, y = blobs(n=80)
+    counts = {}
+    for with_val in (False, True):
+        for epochs in (2, 5):
+            calls.clear()
+            fit_kw = {"validation_data": (X[64:], y[64:])} if with_val else {}
+            with pytest.warns(ConvergenceWarning):
+                MLPClassifier(hidden_layer_sizes=(4,), batch_size=8, max_iter=epochs,
+                              random_state=0, backend=backend).fit(X[:64], y[:64], **fit_kw)
+            counts[with_val, epochs] = len(calls)
+    assert counts[False, 5] - counts[False, 2] == 3
+    assert counts[True, 5] - counts[True, 2] == 3
 
 
 # --------------------------------------------------------------------------- backends agree
@@ -222,6 +284,16 @@ def test_verbose_shows_a_progress_bar_with_loss(capsys):
                       random_state=0).fit(X, y)
     err = capsys.readouterr().err
     assert "2/2" in err and "loss=" in err and "val_score=" in err
+    with pytest.warns(ConvergenceWarning):  # validation metrics without early stopping too
+        est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, verbose=True,
+                            random_state=0).fit(X[:36], y[:36], validation_data=(X[36:], y[36:]))
+    err = capsys.readouterr().err
+    assert "2/2" in err and f"val_loss={est.validation_loss_curve_[-1]:.5g}" in err
+    assert f"val_score={est.validation_scores_[-1]:.4f}" in err
+    with pytest.warns(ConvergenceWarning):
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, verbose=True,
+                      random_state=0).fit(X, y)
+    assert "val_loss" not in capsys.readouterr().err
 
 
 def test_verbose_without_tqdm_prints_a_line_per_epoch(capsys, monkeypatch):

@@ -28,6 +28,7 @@ __all__ = [
     "BackendError",
     "available_backends",
     "device_context",
+    "devices",
     "backend_of",
     "get_backend",
     "is_out_of_memory",
@@ -94,6 +95,56 @@ def _probe_cupy() -> tuple[bool, str]:
 def available_backends() -> dict[str, tuple[bool, str]]:
     """{name: (usable, reason)} for every backend xpnet knows; never raises."""
     return {name: _probe(name) for name in BACKENDS}
+
+
+def devices(name: str, *, describe: bool = False) -> list[str]:
+    """The devices of backend ``name`` here, spelled as ``get_backend(name, device)`` accepts
+    them: ``["cpu"]`` (NumPy), ``["cpu", "cuda:0", ...]`` (torch), ``["cuda:0", ...]`` (CuPy),
+    the real and fake devices of array-api-strict. ``describe=True`` adds a GPU's name:
+    ``"cuda:0 (NVIDIA H100)"``. An unknown or unusable backend has none; never raises (a
+    device query that fails leaves out the devices it could not list)."""
+    try:
+        key = _ALIASES.get(name.lower(), name.lower()) if isinstance(name, str) else None
+        if key == "auto":
+            key = "cupy" if _probe("cupy")[0] else "numpy"
+        if key not in BACKENDS or not _probe(key)[0]:
+            return []
+    except Exception:
+        return []
+    if key == "numpy":
+        return ["cpu"]
+    if key == "array_api_strict":
+        try:
+            info = _namespace_for(key).__array_namespace_info__()
+            return [str(getattr(d, "_device", d)) for d in info.devices()]
+        except Exception:
+            return []
+    found = ["cpu"] if key == "torch" else []
+    try:
+        if key == "torch":
+            import torch
+
+            n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            gpu_name = torch.cuda.get_device_name
+        else:
+            import cupy
+
+            n = cupy.cuda.runtime.getDeviceCount()
+
+            def gpu_name(i: int) -> str:
+                raw = cupy.cuda.runtime.getDeviceProperties(i)["name"]
+                return raw.decode() if isinstance(raw, bytes) else str(raw)
+        for i in range(n):
+            label = f"cuda:{i}"
+            if describe:
+                try:
+                    label += f" ({gpu_name(i)})"
+                except Exception:
+                    pass
+            found.append(label)
+    except Exception:
+        pass
+    return found
 
 
 def _unknown(name: object) -> str:

@@ -146,11 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dropout", type=_fraction, default=0.2, metavar="RATE",
                        help="dropout rate on hidden layers (default 0.2; 0 = none)")
     train.add_argument("--early-stopping", action="store_true",
-                       help="hold out part of the training data for validation (validation "
-                            "loss and score curves), stop when the validation score stops "
-                            "improving, and keep the best weights")
-    train.add_argument("--validation-fraction", type=_test_size, default=0.1, metavar="F",
-                       help="with --early-stopping: the validation share (default 0.1)")
+                       help="stop when the score on the validation split stops improving, "
+                            "and keep the best weights")
+    train.add_argument("--validation-fraction", type=_fraction, default=0.1, metavar="F",
+                       help="share of the training part held out as validation data, scored "
+                            "after every epoch (validation loss and score in the progress bar "
+                            "and the plot; default 0.1; 0 = none)")
     train.add_argument("--backend", choices=backends, default="auto",
                        help="auto = cupy when a GPU is usable, else numpy")
     train.add_argument("--device", default=None, help="e.g. cuda:1 (default: the backend's)")
@@ -160,8 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--test-size", type=_test_size, default=0.25, metavar="F",
                        help="held-out test share (default 0.25; ignored for mnist)")
     train.add_argument("--save", metavar="PATH", help="save the trained model here")
-    train.add_argument("--plot", metavar="PNG", help="write the learning curves here (the "
-                       "validation curves need --early-stopping)")
+    train.add_argument("--plot", metavar="PNG", help="write the learning curves here "
+                       "(training loss; validation loss and score unless "
+                       "--validation-fraction 0)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     ev = sub.add_parser("evaluate", help="report a saved model's test metrics",
@@ -213,14 +215,31 @@ def _user_errors():
     return (BackendError, ModelFileError, ValueError, TypeError, ImportError, OSError)
 
 
+def _validation_split(ds: Any, fraction: float) -> tuple[Any, Any, Any]:
+    """(X_fit, y_fit, validation_data or None): ``fraction`` of the training part held out
+    (seed SPLIT_SEED, stratified for classification); the test part is never touched."""
+    if fraction == 0.0:
+        return ds.X_train, ds.y_train, None
+    from .datasets import train_test_split
+
+    X_fit, X_val, y_fit, y_val = train_test_split(
+        ds.X_train, ds.y_train, test_size=fraction, random_state=SPLIT_SEED,
+        stratify=ds.task == "classification")
+    return X_fit, y_fit, (X_val, y_val)
+
+
 def _train(args: argparse.Namespace) -> int:
     from . import get_backend
     from .datasets import load_dataset
 
     try:
+        if args.early_stopping and args.validation_fraction == 0.0:
+            raise UsageError("--early-stopping needs validation data: give "
+                             "--validation-fraction > 0 (default 0.1)")
         backend = get_backend(args.backend, args.device)
         ds = load_dataset(args.dataset, test_size=args.test_size, random_state=SPLIT_SEED,
                           dtype=args.dtype)
+        X_fit, y_fit, validation = _validation_split(ds, args.validation_fraction)
         if args.plot:
             from .plotting import require_matplotlib  # fail before training, not after
 
@@ -232,9 +251,12 @@ def _train(args: argparse.Namespace) -> int:
     print(f"{PROG} train: {ds.describe()}")
     layers = ",".join(map(str, args.layers))
     activation = args.activation if isinstance(args.activation, str) else ",".join(args.activation)
+    held_out = ("no validation data" if validation is None else
+                f"validation {len(validation[0])} of the {len(ds.X_train)} training samples")
     print(f"training: hidden layers {layers} {activation}, dropout {args.dropout:g}, "
           f"solver {args.solver}, learning rate {args.learning_rate:g}, up to {args.epochs} "
-          f"epochs, batch {args.batch_size}, backend {backend}, {args.dtype}, seed {args.seed}")
+          f"epochs, batch {args.batch_size}, backend {backend}, {args.dtype}, seed {args.seed}, "
+          f"{held_out}")
     sys.stdout.flush()
     from ._sklearn import ConvergenceWarning
 
@@ -243,7 +265,7 @@ def _train(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             # --epochs is the user's choice: reaching it is reported below, not warned about.
             warnings.filterwarnings("ignore", category=ConvergenceWarning)
-            model.fit(ds.X_train, ds.y_train)
+            model.fit(X_fit, y_fit, validation_data=validation)
     except _user_errors() as exc:
         raise UsageError(exc) from None
     except (FloatingPointError, MemoryError) as exc:  # xpnet's DivergenceError, DeviceMemoryError
@@ -252,11 +274,13 @@ def _train(args: argparse.Namespace) -> int:
 
     print(f"model: {model!r}")
     _report(model, ds)
+    _report_validation(model, ds.task, validation)
     epochs = int(getattr(model, "n_iter_", args.epochs))
+    watched = "validation score" if args.early_stopping else "training loss"
     stop = ("all --epochs" if epochs >= args.epochs
-            else "stopped early: no improvement for n_iter_no_change epochs")
+            else f"stopped early: no {watched} improvement for n_iter_no_change epochs")
     print(f"time: {seconds:.2f} s for {epochs} epochs ({stop}; {seconds / max(epochs, 1):.3f} "
-          f"s/epoch, {len(ds.X_train) * epochs / max(seconds, 1e-9):,.0f} samples/s)")
+          f"s/epoch, {len(X_fit) * epochs / max(seconds, 1e-9):,.0f} samples/s)")
     if args.save:
         try:
             _save(model, args.save, {"name": ds.name, "test_size": args.test_size,
@@ -284,8 +308,7 @@ def _make_estimator(args: argparse.Namespace, task: str, backend: str) -> Any:
     return cls(hidden_layer_sizes=args.layers, activation=args.activation, solver=args.solver,
                learning_rate_init=args.learning_rate, max_iter=args.epochs,
                batch_size=args.batch_size, alpha=args.alpha, dropout=args.dropout,
-               early_stopping=args.early_stopping,
-               validation_fraction=args.validation_fraction, random_state=args.seed,
+               early_stopping=args.early_stopping, random_state=args.seed,
                verbose=not args.quiet, backend=backend, device=args.device, dtype=args.dtype)
 
 
@@ -313,6 +336,20 @@ def _report(model: Any, ds: Any) -> dict[str, float]:
         print(f"test R^2: {r2:.4f} ({n} samples), RMSE {metrics['rmse']:.4g}, "
               f"MAE {metrics['mae']:.4g}")
     return metrics
+
+
+def _report_validation(model: Any, task: str, validation: Any) -> None:
+    """The validation loss and score of the kept weights: the last epoch's, or with early
+    stopping the best epoch's."""
+    scores = getattr(model, "validation_scores_", None)
+    if validation is None or not scores:
+        return
+    best = getattr(model, "best_validation_score_", None)
+    i = scores.index(best) if best is not None and best in scores else len(scores) - 1
+    which = "best" if best is not None else "last"
+    name = "accuracy" if task == "classification" else "R^2"
+    print(f"validation {name}: {scores[i]:.4f} ({len(validation[0])} samples, {which} epoch "
+          f"{i + 1}), loss {model.validation_loss_curve_[i]:.4f}")
 
 
 def _save(model: Any, path: str, dataset: dict) -> None:
@@ -370,32 +407,9 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def _devices(name: str) -> list[str]:
-    """The devices of a usable backend, as ``--device`` accepts them (with GPU names)."""
-    if name == "numpy":
-        return ["cpu"]
-    if name == "cupy":
-        import cupy
-
-        n = cupy.cuda.runtime.getDeviceCount()
-        names = [cupy.cuda.runtime.getDeviceProperties(i)["name"] for i in range(n)]
-        return [f"cuda:{i} ({name.decode() if isinstance(name, bytes) else name})"
-                for i, name in enumerate(names)]
-    if name == "torch":
-        import torch
-
-        cuda = [f"cuda:{i} ({torch.cuda.get_device_name(i)})"
-                for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-        return ["cpu", *cuda]
-    from . import get_backend
-
-    # array_api_strict: its real device and the fake ones, by the names --device accepts.
-    return [getattr(d, "_device", str(d))
-            for d in get_backend(name).xp.__array_namespace_info__().devices()]
-
-
 def _info(args: argparse.Namespace) -> int:
     from . import __version__, available_backends, get_backend
+    from .backend import devices
 
     print(f"xpnet {__version__} (Python {platform.python_version()}, {platform.system()} "
           f"{platform.machine()})")
@@ -404,11 +418,8 @@ def _info(args: argparse.Namespace) -> int:
     width = max(map(len, found))
     for name, (usable, reason) in found.items():
         if usable:
-            try:
-                devices = ", ".join(_devices(name)) or "none"
-            except Exception as exc:  # a device query must not hide the other backends
-                devices = f"? ({type(exc).__name__}: {exc})"
-            print(f"  {name:<{width}}  usable    {reason}; devices: {devices}")
+            listed = ", ".join(devices(name, describe=True)) or "none"
+            print(f"  {name:<{width}}  usable    {reason}; devices: {listed}")
         else:
             print(f"  {name:<{width}}  unusable  {reason}")
     print(f"  backend 'auto' means: {get_backend('auto').name}")

@@ -10,6 +10,7 @@ The loop is :class:`xpnet.training.Trainer`; model files are :mod:`xpnet.modelfi
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import warnings
@@ -298,21 +299,31 @@ class _BaseMLP(BaseEstimator):
                 incremental: bool, classes: Any) -> Target:  # pragma: no cover
         raise NotImplementedError
 
-    def fit(self, X: Any, y: Any, *, checkpoint: str | os.PathLike | None = None,
-            checkpoint_every: int = 1, resume: bool = False) -> "_BaseMLP":
+    def fit(self, X: Any, y: Any, *, validation_data: tuple[Any, Any] | None = None,
+            checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
+            resume: bool = False) -> "_BaseMLP":
         """Train on X (n_samples, n_features) and y for up to ``max_iter`` epochs.
+
+        ``validation_data=(X_val, y_val)`` (Keras' keyword): scored after every epoch, filling
+        ``validation_loss_curve_``, ``validation_scores_`` and ``history_`` (and the progress
+        bar) with or without early stopping. It is checked like X, y (same features; known
+        labels) and moved to the backend once. With ``early_stopping=True`` it *replaces* the
+        internal ``validation_fraction`` split: all of X, y is trained on and the validation
+        score on ``validation_data`` decides when to stop and which weights to keep.
 
         ``checkpoint``: a path written atomically every ``checkpoint_every`` epochs and at the
         last one (parameters, optimizer, RNG, epoch counter, history). ``resume=True``
         continues from that file, bit for bit as the uninterrupted run would have (a missing
-        file starts a new run).
+        file starts a new run); pass the same data, ``validation_data`` included (the
+        checkpoint records a fingerprint of it and refuses other validation data).
         """
-        return self._fit(X, y, incremental=False, checkpoint=checkpoint,
-                         checkpoint_every=checkpoint_every, resume=resume)
+        return self._fit(X, y, incremental=False, validation_data=validation_data,
+                         checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                         resume=resume)
 
     def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None,
-             checkpoint: Any = None, checkpoint_every: int = 1, resume: bool = False
-             ) -> "_BaseMLP":
+             validation_data: Any = None, checkpoint: Any = None, checkpoint_every: int = 1,
+             resume: bool = False) -> "_BaseMLP":
         # 1. everything is checked before the estimator changes
         cfg = _Config(self)
         if incremental and cfg.early_stopping:
@@ -334,10 +345,59 @@ class _BaseMLP(BaseEstimator):
             be = resolve_backend(self.backend, self.device, X)
         with device_context(be):
             return self._fit_on(be, cfg, X, y, first=first, ckpt=ckpt, incremental=incremental,
-                                classes=classes, checkpoint=checkpoint, every=every)
+                                classes=classes, validation_data=validation_data,
+                                checkpoint=checkpoint, every=every)
+
+    def _validation(self, data: Any, be: Backend, cfg: _Config, target: Target,
+                    n_features: int) -> tuple[Any, Any]:
+        """``validation_data`` checked like X, y and moved to ``be``: (X_val, Y_val), rows
+        are examples, Y_val encoded as the training Y (same classes, same columns)."""
+        name = type(self).__name__
+        if isinstance(data, (str, bytes)) or not isinstance(data, (tuple, list)) \
+                or len(data) != 2:
+            got = f"a {type(data).__name__}" + (f" of length {len(data)}" if isinstance(
+                data, (tuple, list)) else "")
+            raise ValueError(f"validation_data must be a pair (X_val, y_val); got {got}. "
+                             f"Pass validation_data=(X_val, y_val) (sample weights are not "
+                             f"supported)")
+        X_val, y_val = data
+        n_outputs = int(target.Y.shape[1])
+        try:
+            Xv = check_X(X_val, be, cfg.dtype, estimator=name, name="validation_data X")
+            if int(Xv.shape[1]) != n_features:
+                raise ValueError(f"validation_data X has {int(Xv.shape[1])} features but X has "
+                                 f"{n_features}; pass validation data with the same columns "
+                                 f"as X")
+            m = int(Xv.shape[0])
+            try:
+                if target.kind == "continuous":
+                    Yv = regression_target(y_val, m, be, cfg.dtype, n_outputs=n_outputs)
+                else:
+                    width = n_outputs if target.kind == "multilabel" else None
+                    Yv = classification_target(y_val, m, be, cfg.dtype, classes=target.classes,
+                                               multilabel_width=width, estimator=name)
+            except (ValueError, TypeError) as exc:
+                raise type(exc)(f"validation_data: {exc}") from None
+        except Exception as exc:
+            if is_out_of_memory(exc):
+                shape = tuple(getattr(X_val, "shape", np.shape(X_val)))
+                bs = cfg.batch_size if cfg.batch_size != "auto" else 200
+                itemsize = 4 if cfg.dtype == "float32" else 8
+                raise out_of_memory(exc, f"moving validation_data X {shape} there", be, bs,
+                                    int(np.prod(shape)) * itemsize) from exc
+            raise
+        if Yv.kind != target.kind or int(Yv.Y.shape[1]) != n_outputs:
+            raise ValueError(f"validation_data: y is {Yv.kind} with {int(Yv.Y.shape[1])} "
+                             f"column(s) but the training y is {target.kind} with {n_outputs}; "
+                             f"pass validation targets of the same form as y")
+        if target.kind == "continuous" and m < 2:
+            raise ValueError("validation_data has 1 sample; the validation score of a "
+                             "regressor (R^2) needs at least 2")
+        return Xv, Yv.Y
 
     def _fit_on(self, be: Backend, cfg: _Config, X: Any, y: Any, *, first: bool, ckpt: Any,
-                incremental: bool, classes: Any, checkpoint: Any, every: int) -> "_BaseMLP":
+                incremental: bool, classes: Any, validation_data: Any, checkpoint: Any,
+                every: int) -> "_BaseMLP":
         name = type(self).__name__
         try:
             Xd = check_X(X, be, cfg.dtype, estimator=name,
@@ -364,9 +424,14 @@ class _BaseMLP(BaseEstimator):
                              f"({', '.join(self._net.g)}) but the parameters now ask for "
                              f"{'-'.join(map(str, dims))} ({', '.join(g)}); set "
                              f"warm_start=False to train a new network")
+        val = None if validation_data is None else self._validation(
+            validation_data, be, cfg, target, n_features)
+        fingerprint = None  # of validation_data, for checkpoints (one read per fit)
+        if val is not None and checkpoint is not None:
+            fingerprint = _fingerprint(*val)
         if ckpt is not None:
             modelfile.check_resumable(ckpt, type(self).__name__, dims, g, cfg.dtype, n,
-                                      cfg.solver, checkpoint)
+                                      cfg.solver, checkpoint, validation=fingerprint)
         # 2. the state of this fit: fresh, continued, or resumed from a checkpoint
         if ckpt is not None:
             state = modelfile.restore_training(ckpt, be)
@@ -409,11 +474,9 @@ class _BaseMLP(BaseEstimator):
                 schedule.no_improvement_count = old.no_improvement_count
             progress = Progress() if first else self._progress
             progress.n_iter = 0  # scikit-learn counts the epochs of each call
-            if cfg.early_stopping and progress.val_scores is None:
-                progress.val_scores, progress.val_loss_curve = [], []
             train_idx = val_idx = None
             best = None
-            if cfg.early_stopping:
+            if cfg.early_stopping and val is None:
                 labels = None  # class indices (not one-hot rows) come to the host
                 if target.kind == "multiclass":
                     labels = to_numpy(be.xp.argmax(target.Y, axis=1))
@@ -421,13 +484,19 @@ class _BaseMLP(BaseEstimator):
                     labels = to_numpy(target.Y[:, 0])
                 train_idx, val_idx = _split(n, cfg.validation_fraction, rng, labels)
         Y = target.Y
-        if val_idx is not None:
+        if val is not None:  # validation_data: all of X, y is for training
+            X_train, Y_train, (X_val, Y_val) = Xd, Y, val
+        elif val_idx is not None:
             xp = be.xp
             ti, vi = be.asarray(train_idx), be.asarray(val_idx)
             X_train, Y_train = xp.take(Xd, ti, axis=0), xp.take(Y, ti, axis=0)
             X_val, Y_val = xp.take(Xd, vi, axis=0), xp.take(Y, vi, axis=0)
         else:
             X_train, Y_train, X_val, Y_val = Xd, Y, None, None
+        if X_val is not None and progress.val_scores is None:
+            # one entry per epoch, as loss_curve_: NaN for earlier epochs without validation
+            progress.val_scores = [math.nan] * len(progress.loss_curve)
+            progress.val_loss_curve = [math.nan] * len(progress.loss_curve)
         n_train = int(X_train.shape[0])
         if cfg.batch_size == "auto":
             batch_size = min(200, n_train)
@@ -456,7 +525,7 @@ class _BaseMLP(BaseEstimator):
 
         def on_epoch_end(trainer: Trainer, last: bool) -> None:
             if checkpoint is not None and (progress.n_iter % every == 0 or last):
-                modelfile.write(self, checkpoint, trainer=trainer)
+                modelfile.write(self, checkpoint, trainer=trainer, validation=fingerprint)
 
         trainer = Trainer(net, optimizer, schedule, progress, rng, settings, X_train, Y_train,
                           X_val, Y_val, best=best, on_epoch_end=on_epoch_end)
@@ -542,6 +611,17 @@ class _BaseMLP(BaseEstimator):
         self.__dict__.update(state)
 
 
+def _fingerprint(X: Any, Y: Any) -> dict[str, Any]:
+    """{"samples": m, "sha256": ...} of validation data as trained on (X and encoded Y in the
+    model's dtype): what a checkpoint records, so a resumed fit gets the same data again."""
+    h = hashlib.sha256()
+    for A in (X, Y):
+        a = np.ascontiguousarray(to_numpy(A))
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return {"samples": int(X.shape[0]), "sha256": h.hexdigest()}
+
+
 def _moved(net: Network, be: Backend, dtype: str) -> tuple[dict, dict]:
     W = {l: be.asarray(to_numpy(w), dtype=dtype) for l, w in net.W.items()}
     b = {l: be.asarray(to_numpy(v), dtype=dtype) for l, v in net.b.items()}
@@ -591,9 +671,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                                  f"{known.tolist()!r}, `y` has {seen.tolist()!r}")
         return target
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> "MLPClassifier":
-        """One epoch over X, y (``classes``: all labels, required on the first call)."""
-        return self._fit(X, y, incremental=True, classes=classes)
+    def partial_fit(self, X: Any, y: Any, classes: Any = None, *,
+                    validation_data: tuple[Any, Any] | None = None) -> "MLPClassifier":
+        """One epoch over X, y (``classes``: all labels, required on the first call);
+        ``validation_data=(X_val, y_val)`` is scored after it (see :meth:`fit`)."""
+        return self._fit(X, y, incremental=True, classes=classes,
+                         validation_data=validation_data)
 
     def predict(self, X: Any) -> Any:
         """The class labels (n_samples,), or a 0/1 indicator (n_samples, n_labels) for a
@@ -667,9 +750,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return regression_target(y, n, be, cfg.dtype,
                                  n_outputs=None if first else self.n_outputs_)
 
-    def partial_fit(self, X: Any, y: Any) -> "MLPRegressor":
-        """One epoch over X, y."""
-        return self._fit(X, y, incremental=True)
+    def partial_fit(self, X: Any, y: Any, *,
+                    validation_data: tuple[Any, Any] | None = None) -> "MLPRegressor":
+        """One epoch over X, y; ``validation_data=(X_val, y_val)`` is scored after it (see
+        :meth:`fit`)."""
+        return self._fit(X, y, incremental=True, validation_data=validation_data)
 
     def predict(self, X: Any) -> Any:
         """Predictions (n_samples,) or (n_samples, n_outputs)."""

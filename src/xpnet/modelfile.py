@@ -7,8 +7,11 @@ A model file (:mod:`xpnet.serialization`: never pickled, never executed) holds
   ``split/train``, ``split/val`` (the validation split's row indices);
 * meta (JSON): the estimator class and its parameters, ``layer_dims``, ``activations``,
   ``dtype``, ``classes`` (with their dtype: strings stay strings), the optimizer's scalars,
-  the schedule's bookkeeping and the history; a checkpoint adds ``training``: the host RNG
-  state (``bit_generator.state``), the epoch counter and why the run stopped.
+  the schedule's bookkeeping, the history and the host RNG's state (``rng``: a loaded model's
+  next partial_fit shuffles as the saved one's would have); a checkpoint adds
+  ``training``: the host RNG state (``bit_generator.state``), the epoch counter, why the run
+  stopped and the fingerprint of ``validation_data`` (``{"samples", "sha256"}`` or null)
+  that a resumed fit must match.
 
 Non-finite floats (an initial best loss of inf) are written as the strings "inf", "-inf",
 "nan", so the meta is strict JSON.
@@ -163,8 +166,10 @@ def device_optimizer(state: Mapping[str, Any], net: Network) -> Optimizer:
 
 
 # --------------------------------------------------------------------------- writing
-def write(est: Any, path: str | os.PathLike, trainer: Any = None) -> None:
-    """Save a fitted estimator (with ``trainer``: a checkpoint of the run in progress)."""
+def write(est: Any, path: str | os.PathLike, trainer: Any = None,
+          validation: Mapping[str, Any] | None = None) -> None:
+    """Save a fitted estimator (with ``trainer``: a checkpoint of the run in progress, and
+    ``validation``: the fingerprint of its validation_data, if any)."""
     net: Network = est._net
     arrays: dict[str, np.ndarray] = {}
     for l in range(1, net.L + 1):
@@ -201,6 +206,9 @@ def write(est: Any, path: str | os.PathLike, trainer: Any = None) -> None:
                            "loss_curve": p.loss_curve, "val_loss_curve": p.val_loss_curve,
                            "val_scores": p.val_scores, "history": p.history}),
     }
+    rng = getattr(est, "_rng", None)
+    if isinstance(rng, np.random.Generator):
+        meta["rng"] = _json(rng.bit_generator.state)
     if trainer is not None:
         rng_state = trainer.rng.bit_generator.state
         train_idx, val_idx = est._split
@@ -213,7 +221,8 @@ def write(est: Any, path: str | os.PathLike, trainer: Any = None) -> None:
             arrays["split/val"] = np.asarray(val_idx, dtype=np.int64)
         meta["training"] = {"rng": _json(rng_state), "stop": trainer.stop_reason,
                             "n_samples": trainer.n + (0 if val_idx is None else len(val_idx)),
-                            "best": trainer.best is not None, "split": val_idx is not None}
+                            "best": trainer.best is not None, "split": val_idx is not None,
+                            "validation": None if validation is None else dict(validation)}
     serialization.save(path, arrays, meta)
 
 
@@ -235,9 +244,17 @@ def read(path: str | os.PathLike, training: bool = False) -> tuple[dict, dict]:
     return arrays, meta
 
 
+def _validation_text(v: Any) -> str:
+    if v is None:
+        return "none"
+    return f"{v.get('samples')} samples, sha256 {str(v.get('sha256'))[:12]}"
+
+
 def check_resumable(ckpt: tuple[dict, dict], estimator: str, dims: list[int], g: list[str],
-                    dtype: str, n: int, solver: str, path: Any) -> None:
-    """The checkpoint must be of this estimator, network, dtype, solver and data size."""
+                    dtype: str, n: int, solver: str, path: Any,
+                    validation: Mapping[str, Any] | None = None) -> None:
+    """The checkpoint must be of this estimator, network, dtype, solver, data size and
+    validation_data (its fingerprint; checkpoints without one had none)."""
     arrays, meta = ckpt
     training = meta["training"]
     opt = meta.get("optimizer") or {}
@@ -248,6 +265,11 @@ def check_resumable(ckpt: tuple[dict, dict], estimator: str, dims: list[int], g:
               "solver": solver, "samples": n}
     diff = [f"{k} {found[k]!r} (this fit: {wanted[k]!r})" for k in wanted
             if found[k] != wanted[k]]
+    had = training.get("validation")
+    if (None if had is None else dict(had)) != (None if validation is None else dict(validation)):
+        diff.append(f"validation_data {_validation_text(had)} (this fit: "
+                    f"{_validation_text(validation)}); pass the validation_data of the "
+                    f"checkpointed run again")
     if diff:
         raise ValueError(f"checkpoint {os.fspath(path)!r} was written by a different run: "
                          f"{'; '.join(diff)}. Resume with the same data and parameters, or "
@@ -296,6 +318,20 @@ def _progress(meta: Mapping[str, Any]) -> Progress:
                     val_scores=_floats(p["val_scores"]), history=history)
 
 
+def _generator(state: Mapping[str, Any]) -> np.random.Generator:
+    """A numpy Generator in the saved ``bit_generator.state``."""
+    name = state.get("bit_generator") if isinstance(state, Mapping) else None
+    if name not in _BIT_GENERATORS:
+        raise serialization.ModelFileError(f"saved RNG {name!r} is not one of "
+                                           f"{', '.join(_BIT_GENERATORS)}")
+    rng = np.random.Generator(getattr(np.random, name)())
+    try:
+        rng.bit_generator.state = dict(state)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise serialization.ModelFileError(f"saved RNG state is not valid: {exc}") from None
+    return rng
+
+
 def restore_training(ckpt: tuple[dict, dict], be: Backend) -> dict[str, Any]:
     """Everything a resumed fit needs, on ``be``: net, optimizer, schedule, progress, rng,
     best (W, b) or None, and the split's row indices (or None)."""
@@ -305,13 +341,7 @@ def restore_training(ckpt: tuple[dict, dict], be: Backend) -> dict[str, Any]:
     net = _network(arrays, "", L, g, be, dtype)
     state = _optimizer_state(arrays, meta)
     optimizer = device_optimizer(state, net)
-    rng_state = training["rng"]
-    name = rng_state.get("bit_generator")
-    if name not in _BIT_GENERATORS:
-        raise serialization.ModelFileError(f"checkpoint RNG {name!r} is not one of "
-                                           f"{', '.join(_BIT_GENERATORS)}")
-    rng = np.random.Generator(getattr(np.random, name)())
-    rng.bit_generator.state = rng_state
+    rng = _generator(training["rng"])
     best = None
     if training.get("best"):
         b = _network(arrays, "best/", L, g, be, dtype)
@@ -350,7 +380,8 @@ def load_estimator(path: str | os.PathLike, classes: Mapping[str, type], backend
         est._optimizer = device_optimizer(state, est._net)
     est._schedule = _schedule(meta)
     est._progress = _progress(meta)
-    est._rng = np.random.default_rng(params.get("random_state"))
+    est._rng = (_generator(meta["rng"]) if "rng" in meta
+                else np.random.default_rng(params.get("random_state")))
     est._dtype, est._target_kind = meta["dtype"], meta["target_kind"]
     est._split = (None, None)
     est.n_features_in_, est.n_outputs_ = int(meta["n_features_in"]), int(meta["n_outputs"])

@@ -220,9 +220,12 @@ class Trainer:
     """One call of fit / partial_fit: runs epochs over ``X``, ``Y`` (rows are examples, on
     ``net.backend``) until max_iter, convergence, divergence or Ctrl-C.
 
-    ``X_val``, ``Y_val`` (early stopping) are scored after every epoch and the best W, b kept
-    in ``best``. ``on_epoch_end(trainer, last)`` runs after each epoch's bookkeeping (the
-    estimator writes checkpoints there); ``last`` is True for the fit's final epoch.
+    ``X_val``, ``Y_val`` (``validation_data`` or the early-stopping split) are scored after
+    every epoch, inside the epoch's one host read; with early stopping the best W, b are kept
+    in ``best``. Epochs without them append NaN to validation curves that already exist, so
+    the curves keep one entry per epoch, as ``loss_curve``. ``on_epoch_end(trainer, last)``
+    runs after each epoch's bookkeeping (the estimator writes checkpoints there); ``last`` is
+    True for the fit's final epoch.
     """
 
     def __init__(self, net: Network, optimizer: Optimizer, schedule: LearningRateSchedule,
@@ -383,6 +386,9 @@ class Trainer:
             val_loss, val_score = float(host[1]), float(host[2])
             p.val_loss_curve.append(val_loss)
             p.val_scores.append(val_score)
+        elif p.val_loss_curve is not None:  # one entry per epoch, as loss_curve
+            p.val_loss_curve.append(math.nan)
+            p.val_scores.append(math.nan)
         end = self.schedule.epoch_ends(self.optimizer, samples_seen=p.t, loss=loss,
                                        val_score=val_score)
         if end.improved:
