@@ -7,7 +7,7 @@ array-api-strict through one dispatcher (:mod:`xpnet.backend`).
 
 from .activations import ACTIVATIONS, DERIVATIVES, activation_backward
 from .backend import (BACKENDS, Backend, BackendError, available_backends, backend_of,
-                      get_backend, namespace, synchronize, to_numpy)
+                      devices, get_backend, namespace, synchronize, to_numpy)
 from .backward import backward, backward_from_dA, backward_unfused, linear_backward, output_delta
 from .forward import Cache, forward, linear_activation_forward, linear_forward
 from .init import draw_parameters, initialize_parameters
@@ -20,9 +20,9 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS", "BACKENDS", "COSTS", "DERIVATIVES", "OUTPUT_COST", "Backend", "BackendError",
     "Cache", "activation_backward", "available_backends", "backend_of", "backward",
-    "backward_from_dA", "backward_unfused", "compute_cost", "cost_derivative", "draw_parameters",
-    "forward", "get_backend", "gradient_descent_step", "initialize_parameters", "linear_activation_forward",
-    "linear_backward", "linear_forward", "namespace", "output_delta", "synchronize", "to_numpy",
+    "backward_from_dA", "backward_unfused", "compute_cost", "cost_derivative", "devices",
+    "draw_parameters", "forward", "get_backend", "gradient_descent_step", "initialize_parameters",
+    "linear_activation_forward", "linear_backward", "linear_forward", "namespace", "output_delta", "synchronize", "to_numpy",
     "update_parameters", "__version__",
     "MLPClassifier", "MLPRegressor", "load", "DivergenceError", "DeviceMemoryError",
 ]
