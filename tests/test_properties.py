@@ -11,9 +11,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
-from hypothesis import example, given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
+
+pytest.importorskip("hypothesis", reason="the property tests need hypothesis (xpnet[test])")
+from hypothesis import example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
 
 import xpnet
 from xpnet.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
