@@ -22,6 +22,7 @@ assert_close(actual, expected, rtol=None, atol=0.0)
 assert_same_place(x, like) : namespace, dtype and device checks only.
 usable(name) -> (bool, reason) : whether a backend runs here.
 random_network(layer_dims, g, ...) : host float64 X, Y, W, b for a small network (NumPy).
+blobs(n, d, k, seed, spread) : k Gaussian blobs, X (n, d) and labels y (n,), for the estimators.
 to_backend(backend, tree, dtype) : dicts / arrays moved to a backend.
 gd_run(backend, dtype, ...) : n steps of gradient descent from a seed on the same batches.
 
@@ -172,6 +173,16 @@ def random_network(layer_dims: Sequence[int], g: Sequence[str], m: int = 5, seed
     else:
         Y = rng.standard_normal((nL, m))
     return X, Y, W, b
+
+
+def blobs(n: int = 60, d: int = 4, k: int = 3, seed: int = 0, spread: float = 3.0
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """X (n, d), y (n,): labels 0..k-1 in turn, each row its class centre (N(0, spread^2) per
+    coordinate) plus N(0, 1) noise; scikit-learn's layout (rows are examples)."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((k, d)) * spread
+    y = np.arange(n) % k
+    return centers[y] + rng.standard_normal((n, d)), y
 
 
 def to_backend(backend: xpnet.Backend, tree: Any, dtype: str = "float64") -> Any:

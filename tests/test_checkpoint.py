@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import pickle
 import zipfile
+from functools import partial
 
 import numpy as np
 import pytest
@@ -15,16 +16,12 @@ from xpnet import MLPClassifier, MLPRegressor
 from xpnet._sklearn import ConvergenceWarning
 from xpnet.serialization import ModelFileError
 
-from conftest import usable
+from conftest import blobs, usable
 
 CONV = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
-def data(n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((3, 5)) * 2
-    y = np.arange(n) % 3
-    return centers[y] + rng.standard_normal((n, 5)), y
+data = partial(blobs, d=5, spread=2.0)  # 60 examples, 5 features, 3 classes
 
 
 LABELS = np.array(["setosa", "versicolor", "virginica"])

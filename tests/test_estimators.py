@@ -13,16 +13,9 @@ from xpnet import MLPClassifier, MLPRegressor
 from xpnet._sklearn import ConvergenceWarning, DataConversionWarning, NotFittedError
 from xpnet.backend import BackendError
 
-from conftest import usable
+from conftest import blobs, usable
 
 CONV = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-
-
-def blobs(n: int = 60, d: int = 4, k: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((k, d)) * 3
-    y = np.arange(n) % k
-    return centers[y] + rng.standard_normal((n, d)), y
 
 
 def small(cls=MLPClassifier, **kw):
@@ -565,30 +558,19 @@ def _split_standardized(loader):
 
 @pytest.mark.slow
 @CONV
-def test_digits_held_out_accuracy_at_least_097():
-    from sklearn.datasets import load_digits
+@pytest.mark.parametrize("dataset, params, at_least", [
+    ("digits", dict(hidden_layer_sizes=(128,), max_iter=100, dropout=0.2), 0.97),
+    ("breast_cancer", dict(hidden_layer_sizes=(32,), max_iter=200, alpha=1.0), 0.95),
+], ids=["digits", "breast_cancer"])
+def test_held_out_accuracy_on_real_data(dataset, params, at_least):
+    import sklearn.datasets
 
-    Xtr, Xte, ytr, yte = _split_standardized(load_digits)
-    est = MLPClassifier(hidden_layer_sizes=(128,), max_iter=100, random_state=0, dropout=0.2,
-                        backend="numpy")
+    Xtr, Xte, ytr, yte = _split_standardized(getattr(sklearn.datasets, f"load_{dataset}"))
+    est = MLPClassifier(**params, random_state=0, backend="numpy")
     est.fit(Xtr, ytr)
     accuracy = est.score(Xte, yte)
-    print(f"digits held-out accuracy {accuracy:.4f} after {est.n_iter_} epochs")
-    assert accuracy >= 0.97
-
-
-@pytest.mark.slow
-@CONV
-def test_breast_cancer_held_out_accuracy_at_least_095():
-    from sklearn.datasets import load_breast_cancer
-
-    Xtr, Xte, ytr, yte = _split_standardized(load_breast_cancer)
-    est = MLPClassifier(hidden_layer_sizes=(32,), max_iter=200, alpha=1.0, random_state=0,
-                        backend="numpy")
-    est.fit(Xtr, ytr)
-    accuracy = est.score(Xte, yte)
-    print(f"breast cancer held-out accuracy {accuracy:.4f} after {est.n_iter_} epochs")
-    assert accuracy >= 0.95
+    print(f"{dataset} held-out accuracy {accuracy:.4f} after {est.n_iter_} epochs")
+    assert accuracy >= at_least
 
 
 @pytest.mark.slow

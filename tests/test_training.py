@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from functools import partial
 
 import numpy as np
 import pytest
@@ -16,16 +17,12 @@ from xpnet._sklearn import ConvergenceWarning
 from xpnet.backend import is_out_of_memory
 from xpnet.training import DivergenceError
 
-from conftest import usable
+from conftest import blobs as _blobs, usable
 
 CONV = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
-def blobs(n: int = 48, d: int = 4, k: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((k, d)) * 2
-    y = np.arange(n) % k
-    return centers[y] + rng.standard_normal((n, d)), y
+blobs = partial(_blobs, n=48, spread=2.0)  # 48 examples, 4 features, 3 classes
 
 
 # --------------------------------------------------------------------------- the equations
@@ -108,7 +105,7 @@ def test_validation_data_adds_no_host_read_per_epoch_anywhere(monkeypatch, backe
     if not ok:
         pytest.skip(reason)
     import xpnet.backend
-    from xpnet import estimators, inputs, modelfile, training
+    from xpnet import base, estimators, fitting, inputs, modelfile, training, validation
 
     calls, inside = [], []
     original = xpnet.backend.to_numpy
@@ -122,7 +119,8 @@ def test_validation_data_adds_no_host_read_per_epoch_anywhere(monkeypatch, backe
         finally:
             inside.pop()
 
-    for module in (xpnet.backend, estimators, inputs, modelfile, training):
+    for module in (xpnet.backend, base, estimators, fitting, inputs, modelfile, training,
+                   validation):
         monkeypatch.setattr(module, "to_numpy", counted)
     if backend == "torch":  # torch's own reads outside to_numpy: .item(), .cpu(), ...
         import torch

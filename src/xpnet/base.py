@@ -1,0 +1,193 @@
+"""The base of MLPClassifier and MLPRegressor: scikit-learn's parameters and fitted attributes
+(``coefs_[l-1] = W[l]^T``, ``intercepts_[l-1] = b[l]``, NumPy), the repr, the forward pass
+for predictions, and persistence (``save``, pickling through host copies).
+
+Fitting is :class:`xpnet.fitting._Fitting`; model files are :mod:`xpnet.modelfile`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from . import modelfile
+from ._sklearn import BaseEstimator, NotFittedError
+from .backend import device_context, to_numpy
+from .fitting import _Fitting
+from .forward import forward
+from .inputs import check_X, is_backend_array
+
+__all__ = ["_BaseMLP"]  # for xpnet.estimators
+
+
+class _BaseMLP(_Fitting, BaseEstimator):
+    """What MLPClassifier and MLPRegressor share: parameters, fitted attributes, fitting (from
+    :class:`xpnet.fitting._Fitting`), predicting, persistence."""
+
+    _kind_of_estimator = ""
+
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: Any = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
+                 warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, backend: str = "auto",
+                 device: Any = None, dtype: str = "float32", dropout: Any = 0.0,
+                 clip_norm: float | None = None) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
+        self.dropout = dropout
+        self.clip_norm = clip_norm
+
+    # ------------------------------------------------------------------ what users see
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "_net")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "_net"):
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call "
+                                 f"'fit' with appropriate arguments before using this estimator.")
+
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """W[l]^T for l = 1..L, NumPy copies (n[l-1], n[l]) (scikit-learn's layout)."""
+        self._check_fitted()
+        return [np.ascontiguousarray(to_numpy(self._net.W[l]).T) for l in range(1, self._net.L + 1)]
+
+    @coefs_.setter
+    def coefs_(self, coefs: list[Any]) -> None:
+        self._set_layers("coefs_", coefs, lambda l: (self._net.W[l].shape[1],
+                                                     self._net.W[l].shape[0]), True)
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """b[l] for l = 1..L as 1-D NumPy copies (n[l],) (scikit-learn's layout)."""
+        self._check_fitted()
+        return [to_numpy(self._net.b[l]).reshape(-1).copy() for l in range(1, self._net.L + 1)]
+
+    @intercepts_.setter
+    def intercepts_(self, intercepts: list[Any]) -> None:
+        self._set_layers("intercepts_", intercepts, lambda l: (self._net.b[l].shape[0],), False)
+
+    def _set_layers(self, name: str, values: list[Any], shape: Any, is_W: bool) -> None:
+        self._check_fitted()
+        net = self._net
+        vals = [np.asarray(to_numpy(v), dtype=self._dtype) for v in values]
+        if len(vals) != net.L or any(v.shape != tuple(shape(l)) for l, v in
+                                     zip(range(1, net.L + 1), vals)):
+            raise ValueError(f"{name} must be {net.L} arrays of shapes "
+                             f"{[tuple(shape(l)) for l in range(1, net.L + 1)]}")
+        for l, v in zip(range(1, net.L + 1), vals):
+            if is_W:
+                net.W[l] = net.backend.asarray(np.ascontiguousarray(v.T))
+            else:
+                net.b[l] = net.backend.asarray(v.reshape(-1, 1))
+        if hasattr(self, "_optimizer"):  # its state was for the old arrays' values only
+            del self._optimizer
+
+    @property
+    def n_layers_(self) -> int:
+        self._check_fitted()
+        return self._net.L + 1
+
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        fitted = hasattr(self, "_net")
+        if fitted:
+            dims = "-".join(str(n) for n in self._net.dims)
+            hidden = self._net.g[:-1]
+            backend = self._net.backend.name
+        else:
+            try:
+                hl = list(self.hidden_layer_sizes) if not isinstance(
+                    self.hidden_layer_sizes, (int, np.integer)) else [self.hidden_layer_sizes]
+            except TypeError:
+                hl = [self.hidden_layer_sizes]
+            dims = "-".join(["?", *map(str, hl), "?"])
+            hidden = [self.activation] if isinstance(self.activation, str) \
+                else list(self.activation)
+            backend = self.backend
+        hidden = [str(a) for a in hidden]
+        parts = [dims]
+        if hidden:
+            parts.append(hidden[0] if len(set(hidden)) == 1 else "/".join(hidden))
+        if fitted:
+            parts.append(self._net.g[-1])
+        parts.append(f"backend={backend}")
+        defaults = type(self)().get_params()
+        for key, value in self.get_params(deep=False).items():
+            if key in ("hidden_layer_sizes", "activation", "backend"):
+                continue
+            try:
+                same = bool(value == defaults[key]) and type(value) is type(defaults[key])
+            except Exception:
+                same = False
+            if not same:
+                parts.append(f"{key}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    # ------------------------------------------------------------------ predicting
+    def _forward(self, X: Any) -> tuple[Any, bool]:
+        """A[L] (n[L], m) for X on the model's backend, and whether X was a backend array."""
+        self._check_fitted()
+        net = self._net
+        Xd = check_X(X, net.backend, self._dtype, n_features=self.n_features_in_,
+                     estimator=type(self).__name__)
+        with device_context(net.backend), np.errstate(over="ignore", invalid="ignore"):
+            AL, _ = forward(Xd.T, net.W, net.b, net.g, xp=net.backend.xp)
+        return AL, is_backend_array(X)
+
+    @staticmethod
+    def _out(A: Any, native: bool) -> Any:
+        return A if native else np.ascontiguousarray(to_numpy(A))
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted model to ``path`` (atomically; parameters, architecture, optimizer
+        state, classes and history; no pickle). Read it back with :func:`xpnet.load`."""
+        self._check_fitted()
+        modelfile.write(self, path)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Device arrays become NumPy, so a model trained on a GPU unpickles anywhere."""
+        state = self.__dict__.copy()
+        if "_net" in state:
+            state["_net"] = modelfile.host_network(state["_net"])
+        if "_optimizer" in state:
+            state["_optimizer"] = modelfile.host_optimizer(state["_optimizer"])
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "_net" in state and isinstance(state["_net"], dict):
+            net = modelfile.device_network(state["_net"], warn_fallback=True)
+            state["_net"] = net
+            if isinstance(state.get("_optimizer"), dict):
+                state["_optimizer"] = modelfile.device_optimizer(state["_optimizer"], net)
+        self.__dict__.update(state)

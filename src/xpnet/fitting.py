@@ -1,0 +1,299 @@
+"""How an estimator fits: its inputs checked, the training state built (fresh, continued or
+restored from a checkpoint), then :class:`xpnet.training.Trainer` run on it.
+
+:class:`_Fitting` is the part of :class:`xpnet.base._BaseMLP` that does this; the estimators
+add ``_target`` (how y becomes Y) and ``partial_fit``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+
+from . import modelfile
+from ._sklearn import ConvergenceWarning
+from .backend import Backend, device_context, is_out_of_memory, to_numpy
+from .hyperparams import _Config, _number
+from .init import default_init, initialize_parameters
+from .inputs import Target, check_X, is_backend_array, resolve_backend
+from .optimizers import LearningRateSchedule, make_optimizer
+from .training import (DeviceMemoryError, Network, Progress, Settings, Trainer, memory_estimate,
+                       out_of_memory)
+from .validation import _fingerprint, _split, _train_and_validation, _validation
+
+__all__ = ["_Fitting"]  # for xpnet.base
+
+
+class _Fitting:
+    """fit, and the steps of one fit (a mixin of :class:`xpnet.base._BaseMLP`)."""
+
+    def _target(self, y: Any, n: int, be: Backend, cfg: _Config, first: bool,
+                incremental: bool, classes: Any) -> Target:  # pragma: no cover
+        raise NotImplementedError
+
+    def fit(self, X: Any, y: Any, *, validation_data: tuple[Any, Any] | None = None,
+            checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
+            resume: bool = False) -> "_Fitting":
+        """Train on X (n_samples, n_features) and y for up to ``max_iter`` epochs.
+
+        ``validation_data=(X_val, y_val)`` (Keras' keyword): scored after every epoch, filling
+        ``validation_loss_curve_``, ``validation_scores_`` and ``history_`` (and the progress
+        bar) with or without early stopping. It is checked like X, y (same features; known
+        labels) and moved to the backend once. With ``early_stopping=True`` it *replaces* the
+        internal ``validation_fraction`` split: all of X, y is trained on and the validation
+        score on ``validation_data`` decides when to stop and which weights to keep.
+
+        ``checkpoint``: a path written atomically every ``checkpoint_every`` epochs and at the
+        last one (parameters, optimizer, RNG, epoch counter, history). ``resume=True``
+        continues from that file, bit for bit as the uninterrupted run would have (a missing
+        file starts a new run); pass the same data, ``validation_data`` included (the
+        checkpoint records a fingerprint of it and refuses other validation data).
+        """
+        return self._fit(X, y, incremental=False, validation_data=validation_data,
+                         checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                         resume=resume)
+
+    def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None,
+             validation_data: Any = None, checkpoint: Any = None, checkpoint_every: int = 1,
+             resume: bool = False) -> "_Fitting":
+        # 1. everything is checked before the estimator changes
+        cfg = _Config(self)
+        if incremental and cfg.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True: set "
+                             "early_stopping=False, or use fit")
+        every = _number("checkpoint_every", checkpoint_every, low=1, integer=True)
+        if resume and checkpoint is None:
+            raise ValueError("resume=True needs checkpoint=PATH (the file to continue from)")
+        ckpt = None
+        if resume and os.path.exists(checkpoint):
+            ckpt = modelfile.read(checkpoint, training=True)
+        fitted = hasattr(self, "_net")
+        first = ckpt is None and (not fitted or (not self.warm_start and not incremental))
+        if incremental and fitted and not first:
+            be = self._net.backend
+            if is_backend_array(X):
+                be = resolve_backend(be, None, X)
+        else:
+            be = resolve_backend(self.backend, self.device, X)
+        with device_context(be):
+            return self._fit_on(be, cfg, X, y, first=first, ckpt=ckpt, incremental=incremental,
+                                classes=classes, validation_data=validation_data,
+                                checkpoint=checkpoint, every=every)
+
+    def _fit_on(self, be: Backend, cfg: _Config, X: Any, y: Any, *, first: bool, ckpt: Any,
+                incremental: bool, classes: Any, validation_data: Any, checkpoint: Any,
+                every: int) -> "_Fitting":
+        """One fit on ``be``: its inputs checked (1), its state built or restored (2), run (3)."""
+        name = type(self).__name__
+        # 1. (continued) X, y and validation_data checked and moved to the backend
+        Xd, target, dims, g, val, fingerprint = self._checked_inputs(
+            be, cfg, X, y, first=first, ckpt=ckpt, incremental=incremental, classes=classes,
+            validation_data=validation_data, checkpoint=checkpoint)
+        n, n_features = int(Xd.shape[0]), int(Xd.shape[1])
+        n_outputs = int(target.Y.shape[1])
+        # 2. the state of this fit: fresh, continued, or resumed from a checkpoint
+        if ckpt is not None:
+            state = modelfile.restore_training(ckpt, be)
+        else:
+            state = self._new_state(be, cfg, target, dims, g, n=n, first=first,
+                                    incremental=incremental, split=val is None)
+        net, optimizer, schedule, progress, rng = (state["net"], state["optimizer"],
+                                                   state["schedule"], state["progress"],
+                                                   state["rng"])
+        train_idx, val_idx, best = state["train_idx"], state["val_idx"], state["best"]
+        X_train, Y_train, X_val, Y_val = _train_and_validation(be, Xd, target.Y, val,
+                                                               train_idx, val_idx)
+        if X_val is not None and progress.val_scores is None:
+            # one entry per epoch, as loss_curve_: NaN for earlier epochs without validation
+            progress.val_scores = [math.nan] * len(progress.loss_curve)
+            progress.val_loss_curve = [math.nan] * len(progress.loss_curve)
+        batch_size = _batch_size(cfg, int(X_train.shape[0]))
+        # 3. from here on the estimator changes (kept to restore if memory runs out at once)
+        before = self.__dict__.copy()
+        self._net, self._optimizer, self._schedule, self._progress = (net, optimizer, schedule,
+                                                                      progress)
+        self._rng, self._dtype, self._target_kind = rng, cfg.dtype, target.kind
+        self.n_features_in_, self.n_outputs_ = n_features, n_outputs
+        self.out_activation_ = "logistic" if target.out_activation == "sigmoid" \
+            else target.out_activation
+        if target.classes is not None:
+            self.classes_ = target.classes
+        self._split = (train_idx, val_idx)
+        settings = Settings(max_iter=cfg.max_iter, batch_size=batch_size, shuffle=cfg.shuffle,
+                            alpha=cfg.alpha, dropout=cfg.dropout, clip_norm=cfg.clip_norm,
+                            incremental=incremental, verbose=cfg.verbose, kind=target.kind,
+                            name=name)
+
+        def on_epoch_end(trainer: Trainer, last: bool) -> None:
+            if checkpoint is not None and (progress.n_iter % every == 0 or last):
+                modelfile.write(self, checkpoint, trainer=trainer, validation=fingerprint)
+
+        trainer = Trainer(net, optimizer, schedule, progress, rng, settings, X_train, Y_train,
+                          X_val, Y_val, best=best, on_epoch_end=on_epoch_end)
+        self._run(trainer, net, progress, before, cfg, ckpt=ckpt, incremental=incremental)
+        return self
+
+    def _checked_inputs(self, be: Backend, cfg: _Config, X: Any, y: Any, *, first: bool,
+                        ckpt: Any, incremental: bool, classes: Any, validation_data: Any,
+                        checkpoint: Any) -> tuple[Any, Target, list[int], list[str], Any, Any]:
+        """(X, target, dims, g, validation (X_val, Y_val) or None, its fingerprint or None):
+        X and y checked and moved to ``be``, the network they ask for checked against the
+        fitted one or the checkpoint. Nothing changes here."""
+        name = type(self).__name__
+        try:
+            Xd = check_X(X, be, cfg.dtype, estimator=name,
+                         n_features=None if first or ckpt else self.n_features_in_)
+            target = self._target(y, int(Xd.shape[0]), be, cfg, first or ckpt is not None,
+                                  incremental, classes)
+        except Exception as exc:
+            if is_out_of_memory(exc):
+                shape = tuple(getattr(X, "shape", np.shape(X)))
+                n, d = (shape + (1, 1))[:2]
+                bs = cfg.batch_size if cfg.batch_size != "auto" else min(200, n)
+                itemsize = 4 if cfg.dtype == "float32" else 8
+                needed = n * d * itemsize + memory_estimate([d, *cfg.hidden, 1], bs, itemsize,
+                                                            cfg.solver)
+                raise out_of_memory(exc, f"moving the training data X {shape} there", be, bs,
+                                    needed) from exc
+            raise
+        n, n_features = int(Xd.shape[0]), int(Xd.shape[1])
+        n_outputs = int(target.Y.shape[1])
+        dims = [n_features, *cfg.hidden, n_outputs]
+        g = [*cfg.activations, target.out_activation]
+        if not first and ckpt is None and (self._net.dims != dims or self._net.g != g):
+            raise ValueError(f"the fitted network is {'-'.join(map(str, self._net.dims))} "
+                             f"({', '.join(self._net.g)}) but the parameters now ask for "
+                             f"{'-'.join(map(str, dims))} ({', '.join(g)}); set "
+                             f"warm_start=False to train a new network")
+        val = None if validation_data is None else _validation(
+            validation_data, be, cfg, target, n_features, name)
+        fingerprint = None  # of validation_data, for checkpoints (one read per fit)
+        if val is not None and checkpoint is not None:
+            fingerprint = _fingerprint(*val)
+        if ckpt is not None:
+            modelfile.check_resumable(ckpt, type(self).__name__, dims, g, cfg.dtype, n,
+                                      cfg.solver, checkpoint, validation=fingerprint)
+        return Xd, target, dims, g, val, fingerprint
+
+    def _new_state(self, be: Backend, cfg: _Config, target: Target, dims: list[int],
+                   g: list[str], *, n: int, first: bool, incremental: bool, split: bool
+                   ) -> dict[str, Any]:
+        """A fresh or continued fit's state, keyed as ``modelfile.restore_training``'s; with
+        early stopping and ``split``, the internal validation split of the n rows."""
+        rng = cfg.rng(self.random_state) if (first or not incremental) else self._rng
+        net = self._network(be, cfg, dims, g, rng, n=n, first=first)
+        optimizer = None
+        if incremental and not first and hasattr(self, "_optimizer") and net is self._net:
+            optimizer = self._optimizer
+        if optimizer is None:
+            optimizer = self._new_optimizer(cfg, net)
+        schedule = LearningRateSchedule(cfg.schedule, power_t=cfg.power_t, tol=cfg.tol,
+                                        n_iter_no_change=cfg.n_iter_no_change,
+                                        early_stopping=cfg.early_stopping)
+        if not first and hasattr(self, "_schedule"):
+            old = self._schedule
+            schedule.best_loss = old.best_loss
+            schedule.best_validation_score = old.best_validation_score
+            schedule.no_improvement_count = old.no_improvement_count
+        progress = Progress() if first else self._progress
+        progress.n_iter = 0  # scikit-learn counts the epochs of each call
+        train_idx = val_idx = None
+        if cfg.early_stopping and split:
+            labels = None  # class indices (not one-hot rows) come to the host
+            if target.kind == "multiclass":
+                labels = to_numpy(be.xp.argmax(target.Y, axis=1))
+            elif target.kind == "binary":
+                labels = to_numpy(target.Y[:, 0])
+            train_idx, val_idx = _split(n, cfg.validation_fraction, rng, labels)
+        return {"net": net, "optimizer": optimizer, "schedule": schedule, "progress": progress,
+                "rng": rng, "best": None, "train_idx": train_idx, "val_idx": val_idx}
+
+    def _network(self, be: Backend, cfg: _Config, dims: list[int], g: list[str],
+                 rng: np.random.Generator, *, n: int, first: bool) -> Network:
+        """W[l], b[l] drawn from ``rng`` (first fit), else the fitted network, moved to ``be``."""
+        if first:
+            try:
+                inits = [default_init(a) for a in g]
+                W, b = initialize_parameters(dims, init=inits, rng=rng, dtype=cfg.dtype,
+                                             backend=be)
+            except Exception as exc:
+                if is_out_of_memory(exc):
+                    bs = cfg.batch_size if cfg.batch_size != "auto" else min(200, n)
+                    raise out_of_memory(exc, "allocating the parameters", be, bs,
+                                        memory_estimate(dims, bs, 4 if cfg.dtype ==
+                                                        "float32" else 8, cfg.solver)
+                                        ) from exc
+                raise
+            return Network(W, b, g, be)
+        net = self._net
+        if net.backend != be:
+            net = Network(*_moved(net, be, cfg.dtype), g, be)
+        return net
+
+    def _run(self, trainer: Trainer, net: Network, progress: Progress, before: dict[str, Any],
+             cfg: _Config, *, ckpt: Any, incremental: bool) -> None:
+        """trainer.run(), then scikit-learn's fitted attributes; out of memory before the
+        first epoch of this call ends restores the estimator to ``before``."""
+        try:
+            if ckpt is not None and ckpt[1]["training"].get("stop") == "converged":
+                reason = "converged"  # the checkpointed run had stopped: nothing left to do
+            else:
+                reason = trainer.run()
+        except DeviceMemoryError:
+            if progress.n_iter == 0:  # no epoch of this call finished: undo the whole call
+                self.__dict__.clear()  # (the trainer already restored the parameters)
+                self.__dict__.update(before)
+                raise
+            self._publish()
+            raise
+        except BaseException:
+            self._publish()
+            raise
+        self._publish()
+        if cfg.early_stopping and trainer.best is not None:
+            net.assign(*trainer.best)  # scikit-learn restores the best weights, even when
+        if reason == "max_iter" and not incremental:  # interrupted
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({cfg.max_iter}) reached "
+                          f"and the optimization hasn't converged yet. Raise max_iter, or "
+                          f"learning_rate_init, or loosen tol.", ConvergenceWarning, stacklevel=4)
+
+    def _new_optimizer(self, cfg: _Config, net: Network) -> Any:
+        if cfg.solver == "sgd":
+            return make_optimizer("sgd", net.params(), learning_rate=cfg.lr,
+                                  momentum=cfg.momentum, nesterov=bool(self.nesterovs_momentum))
+        return make_optimizer("adam", net.params(), learning_rate=cfg.lr, beta_1=cfg.beta_1,
+                              beta_2=cfg.beta_2, epsilon=cfg.epsilon)
+
+    def _publish(self) -> None:
+        """scikit-learn's fitted attributes from the loop's bookkeeping."""
+        p, s = self._progress, self._schedule
+        self.n_iter_, self.t_, self.loss_ = p.n_iter, p.t, p.loss
+        self.loss_curve_ = list(p.loss_curve)
+        self.validation_loss_curve_ = None if p.val_loss_curve is None else list(p.val_loss_curve)
+        self.validation_scores_ = None if p.val_scores is None else list(p.val_scores)
+        self.history_ = [dict(h) for h in p.history]
+        self.best_loss_ = None if s.early_stopping else s.best_loss
+        self.best_validation_score_ = s.best_validation_score if s.early_stopping else None
+
+
+def _batch_size(cfg: _Config, n_train: int) -> int:
+    """The batch size: "auto" is min(200, n_train); a larger one is clipped, with a warning."""
+    if cfg.batch_size == "auto":
+        return min(200, n_train)
+    batch_size = cfg.batch_size
+    if batch_size > n_train:
+        warnings.warn(f"Got `batch_size` less than 1 or larger than sample size. It is "
+                      f"going to be clipped: batch_size={batch_size} > {n_train} "
+                      f"training samples; using {n_train}", UserWarning, stacklevel=4)
+        batch_size = n_train
+    return batch_size
+
+
+def _moved(net: Network, be: Backend, dtype: str) -> tuple[dict, dict]:
+    W = {l: be.asarray(to_numpy(w), dtype=dtype) for l, w in net.W.items()}
+    b = {l: be.asarray(to_numpy(v), dtype=dtype) for l, v in net.b.items()}
+    return W, b

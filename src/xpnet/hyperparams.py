@@ -1,0 +1,127 @@
+"""The hyperparameters of one fit, checked: what was wrong, what was expected, what to do.
+
+:class:`_Config` reads an estimator's parameters (scikit-learn's names) once per fit, before
+anything changes; :func:`_number` is its range check for one number.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .activations import HIDDEN_ACTIVATIONS
+from .optimizers import SCHEDULES
+
+if TYPE_CHECKING:
+    from .base import _BaseMLP
+
+__all__ = ["_Config", "_number"]  # for the estimators (xpnet.base, xpnet.fitting)
+
+_SOLVERS = ("sgd", "adam")
+_ALIASES = {"logistic": "sigmoid"}  # scikit-learn's name for the sigmoid
+
+
+def _number(name: str, value: Any, *, low: float = -math.inf, high: float = math.inf,
+            low_open: bool = False, high_open: bool = False, integer: bool = False) -> Any:
+    ok = not isinstance(value, (bool, str)) and isinstance(value, (int, float, np.number))
+    if ok and integer:
+        ok = float(value).is_integer()
+    if ok:
+        x = float(value)
+        ok = (not math.isnan(x) and (x > low if low_open else x >= low)
+              and (x < high if high_open else x <= high))
+    if not ok:
+        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+        what = "an integer" if integer else "a number"
+        raise ValueError(f"{name} must be {what} in {lo}{low:g}, {high:g}{hi}; got {value!r}")
+    return int(value) if integer else float(value)
+
+
+class _Config:
+    """The checked hyperparameters of one fit (nothing here touches the estimator)."""
+
+    def __init__(self, est: "_BaseMLP") -> None:
+        hls = est.hidden_layer_sizes
+        hidden = [hls] if isinstance(hls, (int, np.integer)) and not isinstance(hls, bool) \
+            else list(hls) if isinstance(hls, (list, tuple, np.ndarray)) else None
+        if hidden is None or any(isinstance(n, bool) or not isinstance(n, (int, np.integer))
+                                 or n < 1 for n in hidden):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {hls!r}: give positive "
+                             f"integers, one per hidden layer, e.g. (100,) or (256, 128)")
+        self.hidden = [int(n) for n in hidden]
+        act = est.activation
+        acts = [act] * len(self.hidden) if isinstance(act, str) else list(act) \
+            if isinstance(act, (list, tuple)) else None
+        if acts is None or len(acts) != len(self.hidden):
+            raise ValueError(f"activation must be a name or a list of one name per hidden layer "
+                             f"({len(self.hidden)}); got {act!r}")
+        for i, a in enumerate(acts):
+            if _ALIASES.get(a, a) not in HIDDEN_ACTIVATIONS:
+                raise ValueError(f"unknown activation {a!r}"
+                                 + (f" for hidden layer {i + 1}" if not isinstance(act, str)
+                                    else "")
+                                 + f"; expected one of {', '.join(HIDDEN_ACTIVATIONS)} "
+                                   f"(or 'logistic' for sigmoid)")
+        self.activations = [_ALIASES.get(a, a) for a in acts]
+        if est.solver not in _SOLVERS:
+            raise ValueError(f"unknown solver {est.solver!r}; expected one of "
+                             f"{', '.join(_SOLVERS)} (xpnet has no 'lbfgs')")
+        self.solver = est.solver
+        if est.learning_rate not in SCHEDULES:
+            raise ValueError(f"unknown learning_rate {est.learning_rate!r}; expected one of "
+                             f"{', '.join(SCHEDULES)}")
+        self.schedule = est.learning_rate
+        self.alpha = _number("alpha", est.alpha, low=0.0, high_open=True)
+        self.lr = _number("learning_rate_init", est.learning_rate_init, low=0.0, low_open=True,
+                          high_open=True)
+        self.power_t = _number("power_t", est.power_t, low=0.0, high_open=True)
+        self.max_iter = _number("max_iter", est.max_iter, low=1, integer=True)
+        self.tol = _number("tol", est.tol, low=0.0, high_open=True)
+        self.momentum = _number("momentum", est.momentum, low=0.0, high=1.0)
+        self.beta_1 = _number("beta_1", est.beta_1, low=0.0, high=1.0, high_open=True)
+        self.beta_2 = _number("beta_2", est.beta_2, low=0.0, high=1.0, high_open=True)
+        self.epsilon = _number("epsilon", est.epsilon, low=0.0, low_open=True, high_open=True)
+        self.n_iter_no_change = _number("n_iter_no_change", est.n_iter_no_change, low=1,
+                                        integer=True)
+        self.validation_fraction = _number("validation_fraction", est.validation_fraction,
+                                           low=0.0, high=1.0, low_open=True, high_open=True)
+        bs = est.batch_size
+        if not (isinstance(bs, str) and bs == "auto"):
+            bs = _number("batch_size", bs, low=1, integer=True)
+        self.batch_size = bs
+        try:
+            dt = np.dtype(est.dtype).name
+        except TypeError:
+            dt = str(est.dtype)
+        if dt not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64'; got {est.dtype!r}")
+        self.dtype = dt
+        drop = est.dropout
+        rates = [drop] * len(self.hidden) if not isinstance(drop, (list, tuple)) else list(drop)
+        if len(rates) != len(self.hidden):
+            raise ValueError(f"dropout must be one rate or one per hidden layer "
+                             f"({len(self.hidden)}); got {drop!r}")
+        self.dropout = [_number("dropout", r, low=0.0, high=1.0, high_open=True) for r in rates]
+        if not any(self.dropout):
+            self.dropout = None
+        self.clip_norm = None if est.clip_norm is None else _number(
+            "clip_norm", est.clip_norm, low=0.0, low_open=True, high_open=True)
+        self.early_stopping = bool(est.early_stopping)
+        self.shuffle = bool(est.shuffle)
+        self.verbose = bool(est.verbose)
+        rs = est.random_state
+        if not (rs is None or isinstance(rs, (np.random.Generator, np.random.RandomState))
+                or isinstance(rs, (int, np.integer)) and not isinstance(rs, bool) and rs >= 0):
+            raise ValueError(f"random_state must be None, a non-negative int, a "
+                             f"numpy.random.Generator or RandomState; got {rs!r}")
+
+    def rng(self, random_state: Any) -> np.random.Generator:
+        """The host generator every draw of a fit comes from."""
+        if isinstance(random_state, np.random.Generator):
+            return random_state
+        if isinstance(random_state, np.random.RandomState):
+            return np.random.default_rng(random_state.randint(0, 2 ** 31 - 1))
+        return np.random.default_rng(random_state)
+
