@@ -1,0 +1,68 @@
+"""The ``xpnet`` command line: ``train``, ``evaluate``, ``info`` and ``bench``.
+
+    xpnet train [--dataset digits] [--layers 128,64] [--epochs 50] [--save M.xpnet] [--plot C.png]
+    xpnet evaluate M.xpnet [--dataset NAME]
+    xpnet info
+    xpnet bench ...            (delegates to xpnet.bench.main)
+
+Bad options print one line and exit with status 2, as argparse does; so do user errors found
+later (an unusable backend, a missing MNIST folder, a model file that is not one).
+
+The package: ``main`` (here) parses with ``parser.build_parser`` (option types in ``options``)
+and dispatches to one module per command: ``train``, ``evaluate``, ``info``; ``common`` holds
+what they share (errors, constants, the held-out metrics report).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from .common import PROG, UsageError
+from .evaluate import _evaluate
+from .info import _info
+from .parser import build_parser
+from .train import _train
+
+__all__ = ["build_parser", "main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``xpnet`` command line with ``argv`` (default ``sys.argv[1:]``); the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        return _bench(argv[1:])
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a bad option (2, message printed)
+        return int(exc.code or 0)
+    command = {"train": _train, "evaluate": _evaluate, "info": _info}[args.command]
+    try:
+        return command(args)
+    except UsageError as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _bench(argv: list[str]) -> int:
+    """``xpnet bench ...``: hand the arguments to the benchmark entry point ``xpnet.bench.main``."""
+    try:
+        from ..bench import main as bench_main
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("xpnet.bench", f"{__package__.rpartition('.')[0]}.bench"):
+            print(f"{PROG} bench: error: the benchmarks need {exc.name!r}, which is not "
+                  "installed: pip install 'xpnet[bench]'", file=sys.stderr)
+        else:
+            print(f"{PROG} bench: error: the benchmark entry point xpnet.bench.main is not part "
+                  "of this install of xpnet", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"{PROG} bench: error: the benchmark entry point xpnet.bench.main is not "
+              f"available in this install of xpnet ({exc})", file=sys.stderr)
+        return 2
+    code = bench_main(argv)
+    return int(code or 0)

@@ -1,0 +1,46 @@
+"""``xpnet info``: the backends, their devices, and the versions of the optional extras."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+from importlib import metadata
+
+__all__ = ["_info"]
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _info(args: argparse.Namespace) -> int:
+    from .. import __version__, available_backends, get_backend
+    from ..backend import devices
+
+    print(f"xpnet {__version__} (Python {platform.python_version()}, {platform.system()} "
+          f"{platform.machine()})")
+    print("backends:")
+    found = available_backends()
+    width = max(map(len, found))
+    for name, (usable, reason) in found.items():
+        if usable:
+            listed = ", ".join(devices(name, describe=True)) or "none"
+            print(f"  {name:<{width}}  usable    {reason}; devices: {listed}")
+        else:
+            print(f"  {name:<{width}}  unusable  {reason}")
+    print(f"  backend 'auto' means: {get_backend('auto').name}")
+    print("packages:")
+    for dist, role in (("numpy", "required"), ("array-api-compat", "required"),
+                       ("scikit-learn", "datasets, extra [sklearn]"),
+                       ("tqdm", "progress bars, extra [progress]"),
+                       ("matplotlib", "--plot, extra [plot]"), ("torch", "backend, extra [torch]"),
+                       ("cupy-cuda12x", "backend, extra [cuda12]"),
+                       ("cupy-cuda13x", "backend, extra [cuda13]"),
+                       ("array-api-strict", "backend (testing)")):
+        version = _version(dist)
+        if version is not None or role == "required" or not dist.startswith("cupy"):
+            print(f"  {dist:<17} {version or 'not installed':<16} {role}")
+    return 0

@@ -1,0 +1,75 @@
+"""The option types of the ``xpnet`` parser: each turns a string into a value or raises
+``argparse.ArgumentTypeError`` with what was wrong."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+__all__ = ["_activation", "_batch_size", "_dataset", "_fraction", "_layers", "_positive",
+           "_test_size"]
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+        if not (value > 0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+def _layers(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected hidden layer sizes like 128,64; got {text!r}")
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"layer sizes must be positive integers; got {text!r}")
+    return sizes
+
+
+def _batch_size(text: str) -> int | str:
+    return "auto" if text == "auto" else _positive(int)(text)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
+    return value
+
+
+def _test_size(text: str) -> float:
+    value = _fraction(text)
+    if value == 0.0:
+        raise argparse.ArgumentTypeError("must be in (0, 1), got 0")
+    return value
+
+
+def _dataset(text: str) -> str:
+    from ..datasets import DATASETS
+
+    if text.startswith("mnist:"):
+        if not text[len("mnist:"):]:
+            raise argparse.ArgumentTypeError("mnist needs a folder: mnist:DIR")
+        return text
+    key = text.replace("-", "_").lower()
+    if key not in DATASETS:
+        raise argparse.ArgumentTypeError(f"unknown dataset {text!r}; expected one of "
+                                         f"{', '.join(DATASETS)} or mnist:DIR")
+    return key
+
+
+def _activation(text: str) -> str | list[str]:
+    names = text.split(",")
+    return names[0] if len(names) == 1 else names
