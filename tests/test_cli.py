@@ -231,3 +231,16 @@ def test_diverging_training_exits_1_with_one_line(capsys):
     err = capsys.readouterr().err
     assert err.startswith("xpnet train: error: training failed: DivergenceError")
     assert err.count("\n") == 1
+
+
+def test_info_into_a_pipe_closed_early_prints_no_traceback():
+    # `xpnet info | head -1`: the reader leaves after one line; no BrokenPipeError traceback.
+    proc = subprocess.Popen([sys.executable, "-m", "xpnet", "info"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, bufsize=0)
+    first = proc.stdout.read(10)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    proc.wait(timeout=60)
+    assert first.startswith(b"xpnet")
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
