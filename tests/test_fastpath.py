@@ -134,3 +134,53 @@ def test_step_with_bad_targets_changes_nothing():
         xpnet.gradient_descent_step(X, Y[:, :3], W, b, g, 0.5)
     for l in W:
         np.testing.assert_array_equal(W[l], W0[l])
+
+
+@pytest.mark.parametrize("dims,g", NETS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_workspace_gives_the_same_bits_and_reuses_its_arrays(dims, g, dtype):
+    # a training loop's workspace: forward/backward write into it, bit for bit what fresh
+    # arrays hold; a smaller last batch gets its own set; nothing grows from step to step
+    ws = fastpath.workspace()
+    assert len(ws) == 0 and ws.nbytes == 0
+    rng = np.random.default_rng(21)
+    hidden = [l for l in range(1, len(dims) - 1)]
+    seen: dict[int, tuple] = {}
+    for step, m in enumerate([9, 9, 4, 9, 4]):
+        X, Y, W, b = random_network(dims, g, m=m, seed=30 + step)
+        X, Y = X.astype(dtype), Y.astype(dtype)
+        W = {l: w.astype(dtype) for l, w in W.items()}
+        b = {l: v.astype(dtype) for l, v in b.items()}
+        D = {l: ((rng.random((dims[l], m)) < 0.7) / 0.7).astype(dtype) for l in hidden} or None
+        AL_f, c_f = fastpath.forward(X, W, b, g, D)
+        dW_f, db_f = fastpath.backward(Y, W, c_f, g, D)
+        AL_w, c_w = fastpath.forward(X, W, b, g, D, ws)
+        dW_w, db_w = fastpath.backward(Y, W, c_w, g, D, ws)
+        np.testing.assert_array_equal(AL_w, AL_f)
+        assert AL_w.dtype == dtype
+        for l in W:
+            np.testing.assert_array_equal(c_w.Z[l], c_f.Z[l])
+            np.testing.assert_array_equal(c_w.A[l], c_f.A[l])
+            np.testing.assert_array_equal(dW_w[l], dW_f[l])
+            np.testing.assert_array_equal(db_w[l], db_f[l])
+        held = (dW_w[1], c_w.Z[1])
+        if m in seen:  # the same arrays as the last step of this batch size: reused
+            assert all(np.shares_memory(a, b_) for a, b_ in zip(held, seen[m]))
+        seen[m] = held
+        if step == 1:
+            size, count = ws.nbytes, len(ws)
+        if step == 3:  # the first batch size again after the second: nothing new
+            assert ws.nbytes > size and len(ws) > count  # the m = 4 set, added once
+            size, count = ws.nbytes, len(ws)
+    assert (ws.nbytes, len(ws)) == (size, count)
+
+
+def test_results_without_a_workspace_are_fresh_arrays():
+    dims, g = [6, 5, 3], ["relu", "softmax"]
+    X, Y, W, b = random_network(dims, g, m=4, seed=41)
+    AL1, c1 = fastpath.forward(X, W, b, g)
+    dW1, _ = fastpath.backward(Y, W, c1, g)
+    AL2, c2 = fastpath.forward(X, W, b, g, None, None)
+    dW2, _ = fastpath.backward(Y, W, c2, g, None, None)
+    assert not np.shares_memory(AL1, AL2) and not np.shares_memory(dW1[1], dW2[1])
+    np.testing.assert_array_equal(AL1, AL2)

@@ -400,3 +400,45 @@ def test_is_out_of_memory_recognises_the_backends_errors():
         with pytest.raises(RuntimeError) as info:
             torch.empty(2 ** 40, dtype=torch.float64)  # torch's CPU allocator failure
         assert is_out_of_memory(info.value), str(info.value)
+
+
+# --------------------------------------------------------------------------- NumPy workspace
+@CONV
+@pytest.mark.parametrize("kw", [
+    dict(solver="adam", alpha=0.01, dropout=0.3, early_stopping=True, n_iter_no_change=50),
+    dict(solver="sgd", momentum=0.9, nesterovs_momentum=True, clip_norm=0.5, alpha=1e-3,
+         dtype="float64", validation_data=True),
+])
+def test_numpy_fit_holds_one_workspace_and_gives_the_bits_of_fresh_arrays(monkeypatch, kw):
+    """On NumPy a fit holds one fastpath workspace (batches, Z, A, dW, db reused step to step,
+    a second set for the smaller last batch); nothing it keeps — the validation pass, the best
+    weights, the optimizer state, the curves — changes from fit with fresh arrays every step."""
+    from xpnet import fastpath
+
+    X, y = blobs(n=93, seed=4)  # batches of 20 and a smaller last one
+    kw = dict(kw)
+    if kw.pop("validation_data", False):
+        kw_fit = {"validation_data": (X[:30], y[:30])}
+    else:
+        kw_fit = {}
+    params = dict(hidden_layer_sizes=(12, 7), batch_size=20, max_iter=6, random_state=3,
+                  backend="numpy", **kw)
+    made, real = [], fastpath.workspace
+
+    def recording():
+        made.append(real())
+        return made[-1]
+
+    monkeypatch.setattr(fastpath, "workspace", recording)
+    held = MLPClassifier(**params).fit(X, y, **kw_fit)
+    assert len(made) == 1 and made[0].nbytes > 0
+    sizes = {k[1][0] for k in made[0] if k[0] == ("batch", "X")}  # (role, shape, dtype)
+    assert 20 in sizes and len(sizes) == 2  # full batches and the smaller last one
+    monkeypatch.setattr(fastpath, "workspace", lambda: fastpath._FRESH)  # fresh arrays
+    fresh = MLPClassifier(**params).fit(X, y, **kw_fit)
+    assert held.loss_curve_ == fresh.loss_curve_ and len(held.loss_curve_) == 6
+    assert held.validation_scores_ == fresh.validation_scores_
+    assert held.validation_loss_curve_ == fresh.validation_loss_curve_
+    for a, b in zip(held.coefs_ + held.intercepts_, fresh.coefs_ + fresh.intercepts_):
+        np.testing.assert_array_equal(a, b)
+        assert not any(np.shares_memory(a, buf) for buf in made[0].values())

@@ -22,7 +22,13 @@ What differs from the portable code, and why it is faster on a CPU:
   linear in dZ[L]); dA[0] is never computed;
 * a whole gradient-descent step (:func:`step`) allocates nothing large: its Z, A, dZ, dW are
   scratch arrays kept per thread and shape (at most ``MAX_WORKSPACES``; free them with
-  :func:`clear_workspaces`), and alpha dW[l] overwrites dW[l].
+  :func:`clear_workspaces`), and alpha dW[l] overwrites dW[l];
+* a training loop that drives :func:`forward` and :func:`backward` itself (``Trainer``) holds
+  its own workspace for the length of a fit: ``ws = workspace()`` once, then
+  ``forward(..., ws=ws)`` and ``backward(..., ws=ws)`` every step. Their results (A[L], the
+  cache, dW, db) then live in ``ws`` and are overwritten by the next call with the same ``ws``:
+  use them before that, copy what must be kept, and drop ``ws`` when the loop ends. Without
+  ``ws`` (the default) every result is a fresh array, as in the portable code.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from typing import Any, Callable, Iterator, Mapping, MutableMapping, Sequence
 import numpy as np
 
 __all__ = ["ENABLED", "MAX_WORKSPACES", "backward", "clear_workspaces", "disabled",
-           "for_namespace", "forward", "step"]
+           "for_namespace", "forward", "step", "workspace"]
 
 ENABLED = True
 
@@ -58,13 +64,30 @@ def disabled() -> Iterator[None]:
 
 
 class _Workspace(dict):
-    """Scratch arrays of one training-step shape, reused from step to step (never returned)."""
+    """Scratch arrays reused from step to step, one per (role, shape, dtype): a loop whose last
+    batch is smaller keeps a second set for it rather than reallocating twice an epoch."""
 
     def out(self, key: Any, shape: tuple[int, ...], dtype: Any) -> Any:
-        buf = self.get(key)
+        k = (key, shape, dtype)
+        buf = self.get(k)
         if buf is None:
-            buf = self[key] = np.empty(shape, dtype)
+            buf = self[k] = np.empty(shape, dtype)
         return buf
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the scratch arrays."""
+        return sum(buf.nbytes for buf in self.values())
+
+
+def workspace() -> _Workspace:
+    """A new, empty workspace for ``forward(..., ws=)`` and ``backward(..., ws=)``: their
+    scratch arrays, created on first use and reused by every later call with the same shapes.
+
+    Results returned while using it live in it and are overwritten by the next call: hold one
+    per training loop (per thread), copy what must outlive a step, and drop it when done.
+    """
+    return _Workspace()
 
 
 class _NoWorkspace:
@@ -99,12 +122,16 @@ def clear_workspaces() -> None:
 
 
 def forward(X: Any, W: Mapping[int, Any], b: Mapping[int, Any], g: Sequence[str],
-            D: Mapping[int, Any] | None = None, ws: Any = _FRESH) -> tuple[Any, Any]:
-    """Z[l] = W[l] A[l-1] + b[l],  A[l] = g(Z[l])  (A[l] *= D[l] with dropout); see ``forward``."""
+            D: Mapping[int, Any] | None = None, ws: _Workspace | None = None) -> tuple[Any, Any]:
+    """Z[l] = W[l] A[l-1] + b[l],  A[l] = g(Z[l])  (A[l] *= D[l] with dropout); see ``forward``.
+
+    ``ws`` (from :func:`workspace`): Z, A and A[L] are written into its scratch arrays, valid
+    until the next call with ``ws``; None: fresh arrays.
+    """
     from .activations import ACTIVATIONS
     from .forward import Cache
 
-    matmul, maximum, out = np.matmul, np.maximum, ws.out
+    matmul, maximum, out = np.matmul, np.maximum, (_FRESH if ws is None else ws).out
     L = len(W)
     m, dt = X.shape[1], X.dtype
     Z: dict[int, Any] = {}
@@ -130,7 +157,13 @@ def forward(X: Any, W: Mapping[int, Any], b: Mapping[int, Any], g: Sequence[str]
         else:
             Gl = ACTIVATIONS[name](Zl, xp=np)
         Z[l], G[l] = Zl, Gl
-        A[l] = prev = Gl if D is None or l not in D else Gl * D[l]
+        if D is None or l not in D:
+            A[l] = prev = Gl
+        else:  # g(Z[l]) * D[l] lands in C order (D's, as NumPy lays out the product)
+            Dl = D[l]
+            same = Dl.dtype == dt and Dl.shape == (n, m) and Dl.flags.c_contiguous
+            buf = out(("A", l), (n, m), dt) if same else None
+            A[l] = prev = np.multiply(Gl, Dl, out=buf)
     return A[L], Cache(Z, A, G)
 
 
@@ -139,12 +172,17 @@ def _t(buf: Any) -> Any:
 
 
 def backward(Y: Any, W: Mapping[int, Any], cache: Any, g: Sequence[str],
-             D: Mapping[int, Any] | None = None, ws: Any = _FRESH
+             D: Mapping[int, Any] | None = None, ws: _Workspace | None = None
              ) -> tuple[dict[int, Any], dict[int, Any]]:
-    """dW[l], db[l] from the fused dZ[L] = A[L] - Y; see ``backward``."""
+    """dW[l], db[l] from the fused dZ[L] = A[L] - Y; see ``backward``.
+
+    ``ws`` (from :func:`workspace`): dZ, dA, dW and db are written into its scratch arrays, valid
+    until the next call with ``ws``; None: fresh arrays.
+    """
     from .activations import activation_backward
 
-    matmul, multiply, greater, out = np.matmul, np.multiply, np.greater, ws.out
+    matmul, multiply, greater = np.matmul, np.multiply, np.greater
+    out = (_FRESH if ws is None else ws).out
     L = len(W)
     A, Zc, G = cache.A, cache.Z, cache.G
     m, dt = A[L].shape[1], A[L].dtype

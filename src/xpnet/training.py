@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import fastpath
 from .backend import Backend, device_context, is_out_of_memory, to_numpy
 from .backward import backward
 from .forward import forward
@@ -241,6 +242,8 @@ class Trainer:
         self.stop_reason: str | None = None
         self.n = int(X.shape[0])
         self._interrupt = _InterruptFlag()
+        self._fast: Any = None  # fastpath on NumPy, set by run()
+        self._ws: Any = None    # its workspace, held while run() runs
 
     # ---------------------------------------------------------------- one step, one epoch
     def _step(self, Xb: Any, Yb: Any, m: int, xp: Any, net: Network, params: list[Any],
@@ -250,11 +253,18 @@ class Trainer:
         L = len(ls)
         D = (dropout_masks(self._dims, m, s.dropout, self.rng, net.backend, self._dtype)
              if s.dropout else None)
-        AL, cache = forward(Xb, W, b, g, D=D, xp=xp)
+        fast, ws = self._fast, self._ws
+        if fast is not None:  # NumPy: A[L], the cache, dW, db live in ws until the next step
+            AL, cache = fast.forward(Xb, W, b, g, D, ws)
+        else:
+            AL, cache = forward(Xb, W, b, g, D=D, xp=xp)
         J = compute_cost(cache.Z[L], Yb, g[L - 1], xp=xp)
         if s.alpha:
             J = J + l2_cost(W, s.alpha, m, xp=xp)
-        dW, db = backward(Yb, W, cache, g, D=D, xp=xp)
+        if fast is not None:
+            dW, db = fast.backward(Yb, W, cache, g, D, ws)
+        else:
+            dW, db = backward(Yb, W, cache, g, D=D, xp=xp)
         if s.alpha:
             add_weight_decay(dW, W, s.alpha, m)
         if s.clip_norm is not None:
@@ -281,6 +291,9 @@ class Trainer:
             m = stop - start
             if order is None:
                 Xb, Yb = X[start:stop, :].T, Y[start:stop, :].T
+            elif self._ws is not None:  # NumPy: gather the batch into the workspace
+                idx = order[start:stop]
+                Xb, Yb = self._gather(X, idx, "X").T, self._gather(Y, idx, "Y").T
             else:
                 idx = order[start:stop]
                 Xb, Yb = xp.take(X, idx, axis=0).T, xp.take(Y, idx, axis=0).T
@@ -298,13 +311,27 @@ class Trainer:
                 break
         return total, done, None
 
+    def _gather(self, A: Any, idx: Any, role: str) -> Any:
+        """A[idx, :] (rows of the order) copied into the workspace: the same values as
+        ``take``, without a fresh (m, n) array every step."""
+        buf = self._ws.out(("batch", role), (int(idx.shape[0]), int(A.shape[1])), A.dtype)
+        return np.take(A, idx, axis=0, out=buf, mode="wrap")  # "raise" would copy via a buffer
+
     # ---------------------------------------------------------------- the epochs
     def run(self) -> str:
         """Run the epochs; returns why it stopped: "max_iter", "converged", "interrupted" or
-        "epoch" (partial_fit's single epoch). Raises DivergenceError / DeviceMemoryError."""
+        "epoch" (partial_fit's single epoch). Raises DivergenceError / DeviceMemoryError.
+
+        On NumPy the steps run through :mod:`xpnet.fastpath` with one workspace held for
+        this call and dropped when it returns: the gathered batch, Z, A, dZ, dW and db are
+        reused from step to step rather than allocated afresh (glibc would return and re-map
+        those large blocks, page faults every step). Nothing that outlives a step points there.
+        """
         s, p, net = self.settings, self.progress, self.net
         self._dims = net.dims
         self._dtype = str(net.W[1].dtype).rsplit(".", 1)[-1]
+        self._fast = fastpath.for_namespace(net.backend.xp)
+        self._ws = self._fast.workspace() if self._fast is not None else None
         bar = None
         if s.verbose:
             bar = _progress_bar(s.max_iter if not s.incremental else p.n_iter + 1, p.n_iter,
@@ -314,6 +341,7 @@ class Trainer:
                     np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 reason = self._run(bar)
         finally:
+            self._ws = None  # the scratch arrays go with the call
             if bar is not None:
                 bar.close()
         self.stop_reason = reason
