@@ -217,6 +217,19 @@ def test_clip_leaves_small_gradients_bit_for_bit(backend):
         assert_close(db[l], backend.asarray(db_h[l].astype("float32")), rtol=0.0)
 
 
+def test_clip_huge_float32_gradients_are_clipped_not_zeroed(backend):
+    # |g| ~ 1e20: sum(g^2) ~ 1e40 overflows float32 (max ~3.4e38), yet ||g|| itself is finite.
+    dW_h, db_h = grads_host(2, scale=1e20)
+    dW, db = to_backend(backend, dW_h, "float32"), to_backend(backend, db_h, "float32")
+    norm = clip_by_global_norm(dW, db, 1.0, xp=backend.xp)
+    want = np.sqrt(sum(np.sum(a.astype("float32").astype(np.float64) ** 2)
+                       for a in (*dW_h.values(), *db_h.values())))
+    np.testing.assert_allclose(float(norm), want, rtol=1e-5)
+    clipped = np.sqrt(sum(np.sum(xpnet.to_numpy(a).astype(np.float64) ** 2)
+                          for a in (*dW.values(), *db.values())))
+    np.testing.assert_allclose(clipped, 1.0, rtol=1e-5)  # clipped to max_norm, not zeroed
+
+
 def test_clip_zero_gradients_stay_zero():
     dW, db = {1: np.zeros((2, 2))}, {1: np.zeros((2, 1))}
     norm = clip_by_global_norm(dW, db, 1.0, xp=xpnet.namespace(dW[1]))

@@ -116,13 +116,19 @@ def clip_by_global_norm(dW: MutableMapping[int, Any], db: MutableMapping[int, An
             or not 0.0 < float(max_norm) < math.inf:
         raise ValueError(f"max_norm must be a finite number > 0; got {max_norm!r}")
     max_norm = float(max_norm)
-    total = None
-    for G in (*dW.values(), *db.values()):
-        s = xp.sum(G * G)
-        total = s if total is None else total + s
-    if total is None:
+    grads = (*dW.values(), *db.values())
+    if not grads:
         raise ValueError("no gradients to clip: dW and db are empty")
-    norm = xp.sqrt(total)
+    # ||g|| = c ||g / c|| with c = max|g|: sum(g^2) overflows float32 once |g| passes ~1e19,
+    # which would make the scale 0 and zero the gradients silently.
+    c = xp.max(xp.stack([xp.max(xp.abs(G)) for G in grads]))
+    c = xp.where(c > 0, c, xp.ones_like(c))
+    total = None
+    for G in grads:
+        H = G / c
+        s = xp.sum(H * H)
+        total = s if total is None else total + s
+    norm = c * xp.sqrt(total)
     scale = xp.minimum(max_norm / (norm + 1e-6), 1.0)
     for l in dW:
         dW[l] *= scale
