@@ -181,7 +181,7 @@ class Backend:
     def asarray(self, x: Any, dtype: Any = None) -> Any:
         """Move ``x`` (NumPy, a Python sequence, or any backend's array) to this backend/device."""
         if self.name == "numpy":
-            return np.asarray(to_numpy(x) if not isinstance(x, np.ndarray) else x, dtype=dtype)
+            return np.asarray(x if isinstance(x, np.ndarray) else to_numpy(x), dtype=dtype)
         if self.name == "cupy":
             import cupy
 
@@ -348,13 +348,8 @@ def to_numpy(x: Any) -> np.ndarray:
         return x.get()
     if array_api_compat.is_torch_array(x):
         return x.detach().cpu().numpy()
-    if _is_strict(x):
+    if _is_strict(x) or hasattr(x, "__dlpack__"):
         return np.from_dlpack(x)
-    if "torch" in sys.modules or "cupy" in sys.modules or array_api_compat.is_array_api_obj(x):
-        try:
-            return np.from_dlpack(x)
-        except Exception:
-            pass
     return np.asarray(x)
 
 

@@ -153,10 +153,9 @@ class _Fitting:
             if is_out_of_memory(exc):
                 shape = tuple(getattr(X, "shape", np.shape(X)))
                 n, d = (shape + (1, 1))[:2]
-                bs = cfg.batch_size if cfg.batch_size != "auto" else min(200, n)
-                itemsize = 4 if cfg.dtype == "float32" else 8
-                needed = n * d * itemsize + memory_estimate([d, *cfg.hidden, 1], bs, itemsize,
-                                                            cfg.solver)
+                bs = cfg.batch_for(n)
+                needed = n * d * cfg.itemsize + memory_estimate([d, *cfg.hidden, 1], bs,
+                                                                cfg.itemsize, cfg.solver)
                 raise out_of_memory(exc, f"moving the training data X {shape} there", be, bs,
                                     needed) from exc
             raise
@@ -222,10 +221,9 @@ class _Fitting:
                                              backend=be)
             except Exception as exc:
                 if is_out_of_memory(exc):
-                    bs = cfg.batch_size if cfg.batch_size != "auto" else min(200, n)
+                    bs = cfg.batch_for(n)
                     raise out_of_memory(exc, "allocating the parameters", be, bs,
-                                        memory_estimate(dims, bs, 4 if cfg.dtype ==
-                                                        "float32" else 8, cfg.solver)
+                                        memory_estimate(dims, bs, cfg.itemsize, cfg.solver)
                                         ) from exc
                 raise
             return Network(W, b, g, be)

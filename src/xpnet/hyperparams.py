@@ -117,6 +117,15 @@ class _Config:
             raise ValueError(f"random_state must be None, a non-negative int, a "
                              f"numpy.random.Generator or RandomState; got {rs!r}")
 
+    @property
+    def itemsize(self) -> int:
+        """Bytes per element of ``dtype``."""
+        return 4 if self.dtype == "float32" else 8
+
+    def batch_for(self, n: int) -> int:
+        """The batch size for ``n`` samples: "auto" is min(200, n) (for memory estimates)."""
+        return min(200, n) if self.batch_size == "auto" else self.batch_size
+
     def rng(self, random_state: Any) -> np.random.Generator:
         """The host generator every draw of a fit comes from."""
         if isinstance(random_state, np.random.Generator):

@@ -53,10 +53,8 @@ def _validation(data: Any, be: Backend, cfg: _Config, target: Target, n_features
     except Exception as exc:
         if is_out_of_memory(exc):
             shape = tuple(getattr(X_val, "shape", np.shape(X_val)))
-            bs = cfg.batch_size if cfg.batch_size != "auto" else 200
-            itemsize = 4 if cfg.dtype == "float32" else 8
-            raise out_of_memory(exc, f"moving validation_data X {shape} there", be, bs,
-                                int(np.prod(shape)) * itemsize) from exc
+            raise out_of_memory(exc, f"moving validation_data X {shape} there", be,
+                                cfg.batch_for(200), int(np.prod(shape)) * cfg.itemsize) from exc
         raise
     if Yv.kind != target.kind or int(Yv.Y.shape[1]) != n_outputs:
         raise ValueError(f"validation_data: y is {Yv.kind} with {int(Yv.Y.shape[1])} "
