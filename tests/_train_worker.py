@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 
 from xpnet import MLPClassifier
-from xpnet.serialization import save
+from xpnet.io.container import save
 
 
 def save_loop(path: str, megabytes: float) -> None:

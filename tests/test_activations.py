@@ -11,7 +11,7 @@ from conftest import assert_close, to_backend
 import xpnet
 from xpnet import to_numpy
 
-from xpnet.activations import (ACTIVATIONS, DERIVATIVES, HIDDEN_ACTIVATIONS, LEAKY_RELU_SLOPE,
+from xpnet.core.activations import (ACTIVATIONS, DERIVATIVES, HIDDEN_ACTIVATIONS, LEAKY_RELU_SLOPE,
                                OUTPUT_ACTIVATIONS, activation_backward, check_activation,
                                softmax, softmax_backward)
 

@@ -234,7 +234,7 @@ def test_str(backend):
 
 # --------------------------------------------------------------------------- devices()
 def test_devices_numpy_is_the_cpu_and_unknown_or_unusable_have_none():
-    from xpnet.backend import devices
+    from xpnet.backends import devices
 
     assert devices("numpy") == devices("np") == ["cpu"]
     assert devices("cuppy") == devices("") == devices(3) == devices(None) == []
@@ -245,7 +245,7 @@ def test_devices_numpy_is_the_cpu_and_unknown_or_unusable_have_none():
 
 
 def test_devices_torch_lists_the_cpu_and_every_cuda_device(torch_mod):
-    from xpnet.backend import devices
+    from xpnet.backends import devices
 
     n = torch_mod.cuda.device_count() if torch_mod.cuda.is_available() else 0
     assert devices("torch") == ["cpu"] + [f"cuda:{i}" for i in range(n)]
@@ -259,7 +259,7 @@ def test_devices_strict_lists_its_real_and_fake_devices():
     if not usable("array_api_strict")[0]:
         pytest.skip("array_api_strict not installed")
     import array_api_strict
-    from xpnet.backend import devices
+    from xpnet.backends import devices
 
     found = devices("array_api_strict")
     info = array_api_strict.__array_namespace_info__()
@@ -270,7 +270,7 @@ def test_devices_strict_lists_its_real_and_fake_devices():
 
 def test_every_listed_device_is_accepted_by_get_backend(backend):
     """What devices() lists is what get_backend(name, device) takes (the CLI prints it)."""
-    from xpnet.backend import devices
+    from xpnet.backends import devices
 
     found = devices(backend.name)
     assert found
@@ -282,7 +282,7 @@ def test_every_listed_device_is_accepted_by_get_backend(backend):
 
 
 def test_devices_cupy_without_a_gpu_is_empty():
-    from xpnet.backend import devices
+    from xpnet.backends import devices
 
     if usable("cupy")[0]:
         pytest.skip("CuPy has a usable CUDA device here")
@@ -294,7 +294,7 @@ def test_devices_cupy_lists_each_cuda_device_with_its_name():
     if not usable("cupy")[0]:
         pytest.skip("CuPy is not usable here")
     import cupy
-    from xpnet.backend import devices
+    from xpnet.backends import devices
 
     n = cupy.cuda.runtime.getDeviceCount()
     assert n >= 1 and devices("cupy") == [f"cuda:{i}" for i in range(n)]

@@ -12,7 +12,7 @@ from conftest import assert_close, assert_same_place, random_network, to_backend
 import xpnet
 from xpnet import (backward, backward_from_dA, backward_unfused, compute_cost, forward,
                    linear_backward, to_numpy)
-from xpnet.activations import HIDDEN_ACTIVATIONS, softmax_backward
+from xpnet.core.activations import HIDDEN_ACTIVATIONS, softmax_backward
 
 # Central-difference step. Its error is ~H^2 J'''/6 (truncation) + eps J / H (rounding): at
 # H = 1e-5 both are ~1e-11, so even the small dW[1] of four sigmoid layers measures < 1e-7

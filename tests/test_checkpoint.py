@@ -13,8 +13,8 @@ import pytest
 
 import xpnet
 from xpnet import MLPClassifier, MLPRegressor
-from xpnet._sklearn import ConvergenceWarning
-from xpnet.serialization import ModelFileError
+from xpnet.estimators.sklearn_base import ConvergenceWarning
+from xpnet.errors import ModelFileError
 
 from conftest import blobs, usable
 
@@ -136,7 +136,7 @@ def test_pickle_moves_device_arrays_to_numpy():
 
 
 def test_load_rejects_files_that_are_not_estimators(tmp_path):
-    from xpnet import serialization
+    from xpnet.io import container as serialization
 
     serialization.save(tmp_path / "other.xpnet", {"a": np.zeros(2)}, {"note": "hello"})
     with pytest.raises(ModelFileError, match="holds no xpnet estimator"):
@@ -239,7 +239,7 @@ def test_resume_refuses_other_validation_data(tmp_path):
 
 @CONV
 def test_checkpoint_every_k_epochs_and_at_the_last(tmp_path, monkeypatch):
-    from xpnet import modelfile
+    from xpnet.io import modelfile
 
     written = []
     original = modelfile.write

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from xpnet import available_backends, load, serialization
+from xpnet import available_backends, load
+from xpnet.io import container as serialization
 from xpnet.cli import main
 
 ACCURACY = re.compile(r"^test accuracy: (\S+) \((\d+) samples\)", re.MULTILINE)

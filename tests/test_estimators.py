@@ -10,8 +10,8 @@ import pytest
 
 import xpnet
 from xpnet import MLPClassifier, MLPRegressor
-from xpnet._sklearn import ConvergenceWarning, DataConversionWarning, NotFittedError
-from xpnet.backend import BackendError
+from xpnet.estimators.sklearn_base import ConvergenceWarning, DataConversionWarning, NotFittedError
+from xpnet.backends import BackendError
 
 from conftest import blobs, usable
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import random_network
 
 import xpnet
-from xpnet import fastpath
+from xpnet.backends import fastpath
 
 RTOL = 1e-12
 

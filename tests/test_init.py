@@ -10,7 +10,7 @@ from conftest import BACKEND_NAMES, usable
 
 import xpnet
 from xpnet import draw_parameters, initialize_parameters, to_numpy
-from xpnet.init import default_init
+from xpnet.core.initializers import default_init
 
 
 def test_shapes_and_zero_biases():

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xpnet.serialization import load, save
+from xpnet.io.container import load, save
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="fork, SIGKILL and /proc")
 

@@ -10,7 +10,7 @@ from conftest import assert_close, to_backend
 
 import xpnet
 from xpnet import to_numpy
-from xpnet.losses import (COST_DERIVATIVES, COSTS, OUTPUT_COST, binary_cross_entropy,
+from xpnet.core.losses import (COST_DERIVATIVES, COSTS, OUTPUT_COST, binary_cross_entropy,
                           cost_derivative, cross_entropy, squared_error)
 
 ZL = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, -0.5]])

@@ -105,7 +105,7 @@ def test_missing_matplotlib_says_what_to_install(monkeypatch, tmp_path):
 
 def test_plot_of_a_fitted_estimator_draws_its_curves(tmp_path):
     import xpnet
-    from xpnet._sklearn import ConvergenceWarning
+    from xpnet.estimators.sklearn_base import ConvergenceWarning
     from xpnet.datasets import make_classification
 
     X, y = make_classification(120, 5, n_classes=3, random_state=0)

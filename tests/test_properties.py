@@ -18,7 +18,7 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 import xpnet
-from xpnet.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
+from xpnet.core.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 
 MAX_WIDTH = 6
 MAX_M = 6

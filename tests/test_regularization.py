@@ -10,7 +10,7 @@ import pytest
 from conftest import assert_close, random_network, to_backend
 
 import xpnet
-from xpnet.regularization import add_weight_decay, clip_by_global_norm, dropout_masks, l2_cost
+from xpnet.core.regularization import add_weight_decay, clip_by_global_norm, dropout_masks, l2_cost
 
 
 def host_W(seed: int = 0) -> dict[int, np.ndarray]:

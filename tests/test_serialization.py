@@ -16,7 +16,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from xpnet.serialization import FORMAT, FORMAT_VERSION, ModelFileError, load, save
+from xpnet.io.container import FORMAT, FORMAT_VERSION, ModelFileError, load, save
 
 LAYER_DIMS = [4, 3, 2]
 
@@ -451,7 +451,7 @@ def test_disk_full_mid_write_keeps_the_old_file(model_file):
     code = textwrap.dedent(f"""
         import errno, resource, signal, sys
         import numpy as np
-        from xpnet.serialization import save
+        from xpnet.io.container import save
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
         try:

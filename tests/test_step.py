@@ -11,7 +11,7 @@ from conftest import assert_close, random_network, to_backend
 import xpnet
 from xpnet import (activation_backward, backward, compute_cost, forward, gradient_descent_step,
                    linear_backward, output_delta, to_numpy)
-from xpnet.losses import COSTS, OUTPUT_COST
+from xpnet.core.losses import COSTS, OUTPUT_COST
 
 # --------------------------------------------------------------------------- worked example
 # Seed 000: a two-layer network, ReLU hidden layer, softmax output, cross-entropy, m = 2

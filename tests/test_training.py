@@ -13,9 +13,9 @@ import pytest
 
 import xpnet
 from xpnet import MLPClassifier, MLPRegressor
-from xpnet._sklearn import ConvergenceWarning
-from xpnet.backend import is_out_of_memory
-from xpnet.training import DivergenceError
+from xpnet.estimators.sklearn_base import ConvergenceWarning
+from xpnet.backends import is_out_of_memory
+from xpnet.errors import DivergenceError
 
 from conftest import blobs as _blobs, usable
 
@@ -78,7 +78,7 @@ def test_epoch_loss_is_the_sample_weighted_mean_of_batch_losses_with_l2():
 def test_no_host_read_inside_an_epoch(monkeypatch, validation):
     """The loop reads from the device once per epoch (to_numpy of the stacked metrics); the
     validation loss and score ride along in that read."""
-    import xpnet.training as training
+    import xpnet.training.loop as training
 
     calls = []
     original = training.to_numpy
@@ -104,11 +104,15 @@ def test_validation_data_adds_no_host_read_per_epoch_anywhere(monkeypatch, backe
     ok, reason = usable(backend)
     if not ok:
         pytest.skip(reason)
-    import xpnet.backend
-    from xpnet import base, estimators, fitting, inputs, modelfile, training, validation
+    import xpnet.backends
+    from xpnet.estimators import base, fitting, inputs
+    from xpnet.estimators import holdout as validation
+    from xpnet.estimators import mlp as estimators
+    from xpnet.io import modelfile
+    from xpnet.training import loop as training
 
     calls, inside = [], []
-    original = xpnet.backend.to_numpy
+    original = xpnet.backends.to_numpy
 
     def counted(x):  # on torch, a NumPy array passed through (the shuffle order) is no read
         if (backend == "numpy" or not isinstance(x, np.ndarray)) and not inside:
@@ -119,7 +123,7 @@ def test_validation_data_adds_no_host_read_per_epoch_anywhere(monkeypatch, backe
         finally:
             inside.pop()
 
-    for module in (xpnet.backend, base, estimators, fitting, inputs, modelfile, training,
+    for module in (xpnet.backends, base, estimators, fitting, inputs, modelfile, training,
                    validation):
         monkeypatch.setattr(module, "to_numpy", counted)
     if backend == "torch":  # torch's own reads outside to_numpy: .item(), .cpu(), ...
@@ -413,7 +417,7 @@ def test_numpy_fit_holds_one_workspace_and_gives_the_bits_of_fresh_arrays(monkey
     """On NumPy a fit holds one fastpath workspace (batches, Z, A, dW, db reused step to step,
     a second set for the smaller last batch); nothing it keeps — the validation pass, the best
     weights, the optimizer state, the curves — changes from fit with fresh arrays every step."""
-    from xpnet import fastpath
+    from xpnet.backends import fastpath
 
     X, y = blobs(n=93, seed=4)  # batches of 20 and a smaller last one
     kw = dict(kw)

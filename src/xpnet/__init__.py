@@ -2,18 +2,19 @@
 
 Forward propagation, backpropagation and the gradient-descent update follow the classic
 derivation (examples in columns, A[l] of shape (n[l], m)) and run on NumPy, CuPy, PyTorch and
-array-api-strict through one dispatcher (:mod:`xpnet.backend`).
+array-api-strict through one dispatcher (:mod:`xpnet.backends`).
 """
 
-from .activations import ACTIVATIONS, DERIVATIVES, activation_backward
-from .backend import (BACKENDS, Backend, BackendError, available_backends, backend_of,
+from xpnet.core.activations import ACTIVATIONS, DERIVATIVES, activation_backward
+from xpnet.backends import (BACKENDS, Backend, BackendError, available_backends, backend_of,
                       devices, get_backend, namespace, synchronize, to_numpy)
-from .backward import backward, backward_from_dA, backward_unfused, linear_backward, output_delta
-from .forward import Cache, forward, linear_activation_forward, linear_forward
-from .init import draw_parameters, initialize_parameters
-from .losses import COSTS, OUTPUT_COST, cost_derivative
-from .step import compute_cost, gradient_descent_step
-from .update import update_parameters
+from xpnet.core.backward import backward, backward_from_dA, backward_unfused, linear_backward, output_delta
+from xpnet.core.forward import Cache, forward, linear_activation_forward, linear_forward
+from xpnet.core.initializers import draw_parameters, initialize_parameters
+from xpnet.core.losses import COSTS, OUTPUT_COST, cost_derivative
+from xpnet.core.step import compute_cost, gradient_descent_step
+from xpnet.core.update import update_parameters
+from xpnet.errors import DeviceMemoryError, DivergenceError, ModelFileError
 
 __version__ = "0.1.0"
 
@@ -25,11 +26,11 @@ __all__ = [
     "linear_activation_forward", "linear_backward", "linear_forward", "namespace", "output_delta", "synchronize", "to_numpy",
     "update_parameters", "__version__",
     "MLPClassifier", "MLPRegressor", "load", "DivergenceError", "DeviceMemoryError",
+    "ModelFileError",
 ]
 
 # The estimators import scikit-learn (when installed; ~0.7 s), so they load on first use.
-_LAZY = {"MLPClassifier": "estimators", "MLPRegressor": "estimators", "load": "estimators",
-         "DivergenceError": "training", "DeviceMemoryError": "training"}
+_LAZY = {"MLPClassifier": "estimators", "MLPRegressor": "estimators", "load": "estimators"}
 
 
 def __getattr__(name: str):

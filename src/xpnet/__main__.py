@@ -1,5 +1,5 @@
 """``python -m xpnet ...``: the same command line as the ``xpnet`` script."""
 
-from .cli import main
+from xpnet.cli import main
 
 raise SystemExit(main())

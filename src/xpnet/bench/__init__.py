@@ -6,6 +6,6 @@ the matrix-product floor, and ``MLPClassifier.fit`` — runs in its own process
 targets, and writes ``bench.json`` and ``bench.png``.
 """
 
-from .runner import main
+from xpnet.bench.runner import main
 
 __all__ = ["main"]

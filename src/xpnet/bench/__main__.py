@@ -1,5 +1,5 @@
 """``python -m xpnet.bench [--quick] ...``: see ``xpnet.bench.main``."""
 
-from . import main
+from xpnet.bench import main
 
 raise SystemExit(main())

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .config import Candidate, Config
+from xpnet.bench.config import Candidate, Config
 
 __all__ = ["Run", "build", "make_data"]
 
@@ -58,7 +58,7 @@ def build(cand: Candidate, cfg: Config, lr: float, seed: int = 0) -> Run:
 
 # --------------------------------------------------------------------------- xpnet
 def _xpnet_backend(cand: Candidate):
-    from .. import get_backend
+    from xpnet.backends import get_backend
 
     name = "numpy" if cand.backend == "numpy-portable" else cand.backend
     device = "cuda" if cand.gpu and name == "torch" else None
@@ -66,11 +66,11 @@ def _xpnet_backend(cand: Candidate):
 
 
 def _xpnet_step(cand, cfg, X, y, lr, seed):
-    from .. import initialize_parameters
-    from ..step import gradient_descent_step
+    from xpnet.core.initializers import initialize_parameters
+    from xpnet.core.step import gradient_descent_step
 
     if cand.backend == "numpy-portable":
-        from .. import fastpath
+        from xpnet.backends import fastpath
 
         fastpath.ENABLED = False
     be = _xpnet_backend(cand)
@@ -96,7 +96,7 @@ def _floor(cand, cfg, X, y, lr, seed):
     fast path compute them (examples in rows of C-ordered (m, n[l]) arrays):
     Z[l]^T = A[l-1]^T W[l]^T (l = 1..L), dW[l] = dZ[l] A[l-1]^T (l = 1..L),
     dA[l-1]^T = dZ[l]^T W[l] (l = 2..L); stand-ins of the right shapes for A[l] and dZ[l]."""
-    from .. import initialize_parameters
+    from xpnet.core.initializers import initialize_parameters
 
     be = _xpnet_backend(cand)
     W, _ = initialize_parameters(cfg.dims, rng=seed, dtype="float32", backend=be)
@@ -124,7 +124,7 @@ def _xpnet_fit(cand, cfg, X, y, lr, seed):
     """xpnet.MLPClassifier.fit, one epoch per call (shuffling and batching included)."""
     import warnings
 
-    from .. import MLPClassifier
+    from xpnet.estimators import MLPClassifier
 
     clf = MLPClassifier(hidden_layer_sizes=cfg.dims[1:-1], activation="relu", solver="sgd",
                         alpha=0.0, batch_size=cfg.batch, learning_rate="constant",
@@ -149,7 +149,7 @@ def _torch_eager(cand, cfg, X, y, lr, seed):
     """nn.Sequential + autograd + optim.SGD, from the same initial parameters."""
     import torch
 
-    from .. import draw_parameters
+    from xpnet.core.initializers import draw_parameters
 
     dev = torch.device("cuda" if cand.gpu else "cpu")
     W64, b64 = draw_parameters(cfg.dims, "he", seed)
@@ -197,7 +197,7 @@ def _sklearn(cand, cfg, X, y, lr, seed):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         clf.partial_fit(Xn[:cfg.batch], yn[:cfg.batch], classes=np.arange(cfg.dims[-1]))
-    from .. import draw_parameters
+    from xpnet.core.initializers import draw_parameters
 
     W64, b64 = draw_parameters(cfg.dims, "he", seed)  # the same start as every candidate
     for l in sorted(W64):  # in place: sklearn's optimizer holds these very arrays

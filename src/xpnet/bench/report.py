@@ -6,7 +6,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import CANDIDATES, TARGETS
+from xpnet.bench.config import CANDIDATES, TARGETS
 
 __all__ = ["check_targets", "format_table", "memory_growth", "merge_runs", "plot",
            "summarize_targets"]

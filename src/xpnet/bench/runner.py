@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import CANDIDATES, CPU_CONFIGS, GPU_CONFIGS, QUICK_CONFIGS, Candidate, Config, parse_config
-from .report import check_targets, format_table, merge_runs, plot, summarize_targets
+from xpnet.bench.config import CANDIDATES, CPU_CONFIGS, GPU_CONFIGS, QUICK_CONFIGS, Candidate, Config, parse_config
+from xpnet.bench.report import check_targets, format_table, merge_runs, plot, summarize_targets
 
 __all__ = ["main", "run_worker"]
 

@@ -38,9 +38,9 @@ def threads() -> dict[str, Any]:
 
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
     """Time one candidate on one configuration as described by ``spec`` (see runner)."""
-    from .candidates import build
-    from .config import Candidate, Config
-    from .memory import CpuMeter, device_bytes, rss_bytes, rss_peak_bytes
+    from xpnet.bench.candidates import build
+    from xpnet.bench.config import Candidate, Config
+    from xpnet.bench.memory import CpuMeter, device_bytes, rss_bytes, rss_peak_bytes
 
     cand = Candidate(**spec["candidate"])
     cfg = Config(**{**spec["config"], "dims": tuple(spec["config"]["dims"])})
@@ -88,7 +88,8 @@ def probe() -> dict[str, Any]:
     """The machine: CPU, cores, Python and library versions, usable backends, GPU names."""
     import numpy as np
 
-    from .. import __version__, available_backends
+    from xpnet import __version__
+    from xpnet.backends import available_backends
 
     info: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(),
                             "cpu": _cpu_model(), "cpus": os.cpu_count(),

@@ -18,11 +18,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from .common import PROG, UsageError
-from .evaluate import _evaluate
-from .info import _info
-from .parser import build_parser
-from .train import _train
+from xpnet.cli.common import PROG, UsageError
+from xpnet.cli.evaluate import _evaluate
+from xpnet.cli.info import _info
+from xpnet.cli.parser import build_parser
+from xpnet.cli.train import _train
 
 __all__ = ["build_parser", "main"]
 
@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _bench(argv: list[str]) -> int:
     """``xpnet bench ...``: hand the arguments to the benchmark entry point ``xpnet.bench.main``."""
     try:
-        from ..bench import main as bench_main
+        from xpnet.bench import main as bench_main
     except ModuleNotFoundError as exc:
         if exc.name not in ("xpnet.bench", f"{__package__.rpartition('.')[0]}.bench"):
             print(f"{PROG} bench: error: the benchmarks need {exc.name!r}, which is not "

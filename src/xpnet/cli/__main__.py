@@ -1,5 +1,5 @@
 """``python -m xpnet.cli ...``: the same command line as the ``xpnet`` script."""
 
-from . import main
+from xpnet.cli import main
 
 raise SystemExit(main())

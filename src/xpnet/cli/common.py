@@ -28,15 +28,15 @@ class TrainingFailed(UsageError):
 
 def _user_errors():
     """The exception types a user's input causes (reported in one line, not a traceback)."""
-    from .. import BackendError
-    from ..serialization import ModelFileError
+    from xpnet.errors import BackendError
+    from xpnet.errors import ModelFileError
 
     return (BackendError, ModelFileError, ValueError, TypeError, ImportError, OSError)
 
 
 def _report(model: Any, ds: Any) -> dict[str, float]:
     """Print and return the held-out metrics: accuracy (+ log loss) or R^2 (+ RMSE, MAE)."""
-    from .. import to_numpy
+    from xpnet.backends import to_numpy
 
     n = len(ds.X_test)
     if ds.task == "classification":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from .common import META_KEY, PROG, SPLIT_SEED, UsageError, _report, _user_errors
+from xpnet.cli.common import META_KEY, PROG, SPLIT_SEED, UsageError, _report, _user_errors
 
 __all__ = ["_evaluate"]
 
@@ -13,8 +13,8 @@ __all__ = ["_evaluate"]
 def _evaluate(args: argparse.Namespace) -> int:
     import xpnet
 
-    from .. import serialization
-    from ..datasets import load_dataset
+    from xpnet.io import container as serialization
+    from xpnet.datasets import load_dataset
 
     try:
         _, meta = serialization.load(args.model)

@@ -17,8 +17,9 @@ def _version(dist: str) -> str | None:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .. import __version__, available_backends, get_backend
-    from ..backend import devices
+    from xpnet import __version__
+    from xpnet.backends import available_backends, get_backend
+    from xpnet.backends import devices
 
     print(f"xpnet {__version__} (Python {platform.python_version()}, {platform.system()} "
           f"{platform.machine()})")

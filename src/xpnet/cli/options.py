@@ -57,7 +57,7 @@ def _test_size(text: str) -> float:
 
 
 def _dataset(text: str) -> str:
-    from ..datasets import DATASETS
+    from xpnet.datasets import DATASETS
 
     if text.startswith("mnist:"):
         if not text[len("mnist:"):]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .common import PROG
-from .options import _activation, _batch_size, _dataset, _fraction, _layers, _positive, _test_size
+from xpnet.cli.common import PROG
+from xpnet.cli.options import _activation, _batch_size, _dataset, _fraction, _layers, _positive, _test_size
 
 __all__ = ["build_parser"]
 
@@ -19,7 +19,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``xpnet`` (sub-commands train, evaluate, info, bench)."""
-    from .. import BACKENDS
+    from xpnet.backends import BACKENDS
 
     parser = _Parser(prog=PROG, description="Train and evaluate multi-layer "
                                      "perceptrons on NumPy, CuPy, PyTorch or array-api-strict.")

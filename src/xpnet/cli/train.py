@@ -8,7 +8,7 @@ import time
 import warnings
 from typing import Any
 
-from .common import META_KEY, PROG, SPLIT_SEED, TrainingFailed, UsageError, _report, _user_errors
+from xpnet.cli.common import META_KEY, PROG, SPLIT_SEED, TrainingFailed, UsageError, _report, _user_errors
 
 __all__ = ["_train"]
 
@@ -18,7 +18,7 @@ def _validation_split(ds: Any, fraction: float) -> tuple[Any, Any, Any]:
     (seed SPLIT_SEED, stratified for classification); the test part is never touched."""
     if fraction == 0.0:
         return ds.X_train, ds.y_train, None
-    from ..datasets import train_test_split
+    from xpnet.datasets import train_test_split
 
     X_fit, X_val, y_fit, y_val = train_test_split(
         ds.X_train, ds.y_train, test_size=fraction, random_state=SPLIT_SEED,
@@ -27,8 +27,8 @@ def _validation_split(ds: Any, fraction: float) -> tuple[Any, Any, Any]:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .. import get_backend
-    from ..datasets import load_dataset
+    from xpnet.backends import get_backend
+    from xpnet.datasets import load_dataset
 
     try:
         if args.early_stopping and args.validation_fraction == 0.0:
@@ -39,7 +39,7 @@ def _train(args: argparse.Namespace) -> int:
                           dtype=args.dtype)
         X_fit, y_fit, validation = _validation_split(ds, args.validation_fraction)
         if args.plot:
-            from ..plotting import require_matplotlib  # fail before training, not after
+            from xpnet.plotting import require_matplotlib  # fail before training, not after
 
             require_matplotlib()
         model = _make_estimator(args, ds.task, backend.name)
@@ -56,7 +56,7 @@ def _train(args: argparse.Namespace) -> int:
           f"epochs, batch {args.batch_size}, backend {backend}, {args.dtype}, seed {args.seed}, "
           f"{held_out}")
     sys.stdout.flush()
-    from .._sklearn import ConvergenceWarning
+    from xpnet.estimators.sklearn_base import ConvergenceWarning
 
     start = time.perf_counter()
     try:
@@ -87,7 +87,7 @@ def _train(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot save the model to {args.save!r}: {exc}") from None
         print(f"saved model: {args.save}")
     if args.plot:
-        from ..plotting import plot_learning_curves
+        from xpnet.plotting import plot_learning_curves
 
         try:
             plot_learning_curves(model, args.plot, title=(
@@ -100,7 +100,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _make_estimator(args: argparse.Namespace, task: str, backend: str) -> Any:
-    from .. import MLPClassifier, MLPRegressor
+    from xpnet.estimators import MLPClassifier, MLPRegressor
 
     cls = MLPClassifier if task == "classification" else MLPRegressor
     return cls(hidden_layer_sizes=args.layers, activation=args.activation, solver=args.solver,
@@ -126,7 +126,7 @@ def _report_validation(model: Any, task: str, validation: Any) -> None:
 
 def _save(model: Any, path: str, dataset: dict) -> None:
     """``model.save(path)``, then record the dataset in the file's meta for ``evaluate``."""
-    from .. import serialization
+    from xpnet.io import container as serialization
 
     model.save(path)
     arrays, meta = serialization.load(path)

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .backend import Backend, get_backend
+from xpnet.backends import Backend, get_backend
 
 __all__ = ["INITIALIZERS", "default_init", "draw_parameters", "initialize_parameters"]
 

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .activations import HIDDEN_ACTIVATIONS
-from .optimizers import SCHEDULES
+from xpnet.core.activations import HIDDEN_ACTIVATIONS
+from xpnet.core.optimizers import SCHEDULES
 
 if TYPE_CHECKING:
-    from .base import _BaseMLP
+    from xpnet.estimators.base import _BaseMLP
 
 __all__ = ["_Config", "_number"]  # for the estimators (xpnet.base, xpnet.fitting)
 

@@ -30,29 +30,17 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import fastpath
-from .backend import Backend, device_context, is_out_of_memory, to_numpy
-from .backward import backward
-from .forward import forward
-from .optimizers import LearningRateSchedule, Optimizer
-from .regularization import add_weight_decay, clip_by_global_norm, dropout_masks, l2_cost
-from .step import compute_cost
+from xpnet.backends import fastpath
+from xpnet.errors import DeviceMemoryError, DivergenceError
+from xpnet.backends import Backend, device_context, is_out_of_memory, to_numpy
+from xpnet.core.backward import backward
+from xpnet.core.forward import forward
+from xpnet.core.optimizers import LearningRateSchedule, Optimizer
+from xpnet.core.regularization import add_weight_decay, clip_by_global_norm, dropout_masks, l2_cost
+from xpnet.core.step import compute_cost
 
 __all__ = ["DeviceMemoryError", "DivergenceError", "Network", "Progress", "Settings", "Trainer",
            "memory_estimate", "validation_score"]
-
-
-class DivergenceError(FloatingPointError):
-    """Training produced a non-finite loss or parameter; the model keeps the last finite ones."""
-
-    def __init__(self, message: str, epoch: int, batch: int | None) -> None:
-        super().__init__(message)
-        self.epoch = epoch
-        self.batch = batch
-
-
-class DeviceMemoryError(MemoryError):
-    """The device (or host) ran out of memory for the data or a training step."""
 
 
 # --------------------------------------------------------------------------- the network

@@ -22,6 +22,8 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from xpnet.errors import BackendError
+
 __all__ = [
     "BACKENDS",
     "Backend",
@@ -42,9 +44,6 @@ _ALIASES = {"np": "numpy", "cp": "cupy", "pytorch": "torch", "strict": "array_ap
             "array-api-strict": "array_api_strict"}
 STRICT_API_VERSION = "2024.12"
 
-
-class BackendError(ValueError):
-    """A backend or device that does not exist, is not installed, or cannot run here."""
 
 
 # --------------------------------------------------------------------------- detection

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from . import fastpath
-from .activations import activation_backward
-from .forward import Cache
-from .losses import OUTPUT_COST, cost_derivative
+from xpnet.backends import fastpath
+from xpnet.core.activations import activation_backward
+from xpnet.core.forward import Cache
+from xpnet.core.losses import OUTPUT_COST, cost_derivative
 
 __all__ = ["backward", "backward_from_dA", "backward_unfused", "linear_backward", "output_delta"]
 
@@ -35,7 +35,7 @@ def linear_backward(dZ: Any, A_prev: Any, W: Any, *, xp: Any = None,
     Returns (dA[l-1], dW[l], db[l]); dA[l-1] is None when ``need_dA_prev`` is false (layer 1).
     """
     if xp is None:
-        from .backend import namespace
+        from xpnet.backends import namespace
 
         xp = namespace(dZ, A_prev, W)
     m = dZ.shape[1]

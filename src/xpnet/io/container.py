@@ -44,6 +44,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from xpnet.errors import ModelFileError
+
 __all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "load", "save"]
 
 FORMAT = "xpnet-model"
@@ -59,9 +61,6 @@ _PARSE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, Va
                  KeyError, IndexError, TypeError, struct.error, zlib.error, NotImplementedError,
                  RuntimeError, UnicodeDecodeError, OverflowError)
 
-
-class ModelFileError(ValueError):
-    """A model file is truncated, corrupt, of another format or version, or inconsistent."""
 
 
 # --------------------------------------------------------------------------------------- save
@@ -218,7 +217,7 @@ def _check_version(meta: Any, where: str) -> dict:
                              f"expected {FORMAT!r})")
     version = meta.get("format_version")
     if version != FORMAT_VERSION or isinstance(version, bool):
-        from . import __version__
+        from xpnet import __version__
         hint = ("upgrade xpnet to read it" if isinstance(version, int) and version > FORMAT_VERSION
                 else "re-save it with the xpnet that wrote it")
         raise ModelFileError(f"{where} has format version {version!r}; this xpnet "

@@ -36,7 +36,7 @@ from typing import Any, NamedTuple, Sequence
 
 import array_api_compat
 
-from .backend import backend_of
+from xpnet.backends import backend_of
 
 __all__ = [
     "OPTIMIZERS",

@@ -9,8 +9,8 @@ from typing import Any, Mapping, Sequence
 
 import array_api_compat
 
-from .activations import check_activation
-from .backend import namespace
+from xpnet.core.activations import check_activation
+from xpnet.backends import namespace
 
 __all__ = ["check_network", "check_targets"]
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, is_out_of_memory, to_numpy
-from .hyperparams import _Config
-from .inputs import Target, check_X, classification_target, regression_target
-from .training import out_of_memory
+from xpnet.backends import Backend, is_out_of_memory, to_numpy
+from xpnet.estimators.params import _Config
+from xpnet.estimators.inputs import Target, check_X, classification_target, regression_target
+from xpnet.training.loop import out_of_memory
 
 __all__ = ["_fingerprint", "_split", "_train_and_validation", "_validation"]  # for xpnet.fitting
 

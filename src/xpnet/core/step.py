@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, MutableMapping, Sequence
 
-from . import fastpath
-from .backward import backward
-from .checks import check_network, check_targets
-from .forward import forward
-from .losses import COSTS, OUTPUT_COST
-from .update import update_parameters
+from xpnet.backends import fastpath
+from xpnet.core.backward import backward
+from xpnet.core.checks import check_network, check_targets
+from xpnet.core.forward import forward
+from xpnet.core.losses import COSTS, OUTPUT_COST
+from xpnet.core.update import update_parameters
 
 __all__ = ["compute_cost", "gradient_descent_step"]
 

@@ -26,10 +26,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import serialization
-from .backend import Backend, BackendError, get_backend, to_numpy
-from .optimizers import LearningRateSchedule, Optimizer, make_optimizer
-from .training import Network, Progress
+from xpnet.io import container as serialization
+from xpnet.backends import Backend, BackendError, get_backend, to_numpy
+from xpnet.core.optimizers import LearningRateSchedule, Optimizer, make_optimizer
+from xpnet.training.loop import Network, Progress
 
 __all__ = ["check_resumable", "device_network", "device_optimizer", "host_network",
            "host_optimizer", "load_estimator", "read", "restore_training", "write"]
@@ -186,7 +186,7 @@ def write(est: Any, path: str | os.PathLike, trainer: Any = None,
             else:
                 opt_meta[key] = _json(value)
     p: Progress = est._progress
-    from . import __version__
+    from xpnet import __version__
 
     meta: dict[str, Any] = {
         "estimator": type(est).__name__,

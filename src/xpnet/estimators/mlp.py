@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from . import modelfile
-from ._sklearn import ClassifierMixin, RegressorMixin
-from .backend import Backend, to_numpy
-from .base import _BaseMLP
-from .hyperparams import _Config
-from .inputs import (Target, check_y_length, classification_target, is_backend_array,
+from xpnet.io import modelfile
+from xpnet.estimators.sklearn_base import ClassifierMixin, RegressorMixin
+from xpnet.backends import Backend, to_numpy
+from xpnet.estimators.base import _BaseMLP
+from xpnet.estimators.params import _Config
+from xpnet.estimators.inputs import (Target, check_y_length, classification_target, is_backend_array,
                      regression_target)
 
 __all__ = ["MLPClassifier", "MLPRegressor", "load"]

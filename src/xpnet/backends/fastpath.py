@@ -128,8 +128,8 @@ def forward(X: Any, W: Mapping[int, Any], b: Mapping[int, Any], g: Sequence[str]
     ``ws`` (from :func:`workspace`): Z, A and A[L] are written into its scratch arrays, valid
     until the next call with ``ws``; None: fresh arrays.
     """
-    from .activations import ACTIVATIONS
-    from .forward import Cache
+    from xpnet.core.activations import ACTIVATIONS
+    from xpnet.core.forward import Cache
 
     matmul, maximum, out = np.matmul, np.maximum, (_FRESH if ws is None else ws).out
     L = len(W)
@@ -179,7 +179,7 @@ def backward(Y: Any, W: Mapping[int, Any], cache: Any, g: Sequence[str],
     ``ws`` (from :func:`workspace`): dZ, dA, dW and db are written into its scratch arrays, valid
     until the next call with ``ws``; None: fresh arrays.
     """
-    from .activations import activation_backward
+    from xpnet.core.activations import activation_backward
 
     matmul, multiply, greater = np.matmul, np.multiply, np.greater
     out = (_FRESH if ws is None else ws).out
@@ -219,7 +219,7 @@ def step(X: Any, Y: Any, W: MutableMapping[int, Any], b: MutableMapping[int, Any
     Fresh large temporaries would cost more than the arithmetic: glibc returns freed memory
     to the system and takes it back, and every new page faults (40% of a step at batch 512).
     """
-    from .step import compute_cost
+    from xpnet.core.step import compute_cost
 
     ws = _workspace(X, W, g)
     AL, cache = forward(X, W, b, g, None, ws)

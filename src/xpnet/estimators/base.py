@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from . import modelfile
-from ._sklearn import BaseEstimator, NotFittedError
-from .backend import device_context, to_numpy
-from .fitting import _Fitting
-from .forward import forward
-from .inputs import check_X, is_backend_array
+from xpnet.io import modelfile
+from xpnet.estimators.sklearn_base import BaseEstimator, NotFittedError
+from xpnet.backends import device_context, to_numpy
+from xpnet.estimators.fitting import _Fitting
+from xpnet.core.forward import forward
+from xpnet.estimators.inputs import check_X, is_backend_array
 
 __all__ = ["_BaseMLP"]  # for xpnet.estimators
 

@@ -14,7 +14,7 @@ from typing import Any, Mapping, MutableMapping, Sequence
 
 import numpy as np
 
-from .backend import Backend, get_backend
+from xpnet.backends import Backend, get_backend
 
 __all__ = ["add_weight_decay", "clip_by_global_norm", "dropout_masks", "l2_cost"]
 

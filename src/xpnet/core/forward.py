@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping, NamedTuple, Sequence
 
-from . import fastpath
-from .activations import ACTIVATIONS
-from .checks import check_network
+from xpnet.backends import fastpath
+from xpnet.core.activations import ACTIVATIONS
+from xpnet.core.checks import check_network
 
 __all__ = ["Cache", "forward", "linear_activation_forward", "linear_forward"]
 

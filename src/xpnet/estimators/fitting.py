@@ -14,16 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from . import modelfile
-from ._sklearn import ConvergenceWarning
-from .backend import Backend, device_context, is_out_of_memory, to_numpy
-from .hyperparams import _Config, _number
-from .init import default_init, initialize_parameters
-from .inputs import Target, check_X, is_backend_array, resolve_backend
-from .optimizers import LearningRateSchedule, make_optimizer
-from .training import (DeviceMemoryError, Network, Progress, Settings, Trainer, memory_estimate,
+from xpnet.io import modelfile
+from xpnet.estimators.sklearn_base import ConvergenceWarning
+from xpnet.backends import Backend, device_context, is_out_of_memory, to_numpy
+from xpnet.estimators.params import _Config, _number
+from xpnet.core.initializers import default_init, initialize_parameters
+from xpnet.estimators.inputs import Target, check_X, is_backend_array, resolve_backend
+from xpnet.core.optimizers import LearningRateSchedule, make_optimizer
+from xpnet.training.loop import (DeviceMemoryError, Network, Progress, Settings, Trainer, memory_estimate,
                        out_of_memory)
-from .validation import _fingerprint, _split, _train_and_validation, _validation
+from xpnet.estimators.holdout import _fingerprint, _split, _train_and_validation, _validation
 
 __all__ = ["_Fitting"]  # for xpnet.base
 

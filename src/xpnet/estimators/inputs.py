@@ -18,8 +18,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._sklearn import DataConversionWarning
-from .backend import Backend, BackendError, backend_of, get_backend, to_numpy
+from xpnet.estimators.sklearn_base import DataConversionWarning
+from xpnet.backends import Backend, BackendError, backend_of, get_backend, to_numpy
 
 __all__ = ["Target", "check_X", "check_y_length", "classification_target", "is_backend_array",
            "regression_target", "resolve_backend"]

@@ -1,0 +1,26 @@
+"""The exceptions xpnet raises on purpose; every layer imports them from here."""
+
+from __future__ import annotations
+
+__all__ = ["BackendError", "DeviceMemoryError", "DivergenceError", "ModelFileError"]
+
+
+class BackendError(ValueError):
+    """A backend or device that does not exist, is not installed, or cannot run here."""
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a non-finite loss or parameter; the model keeps the last finite ones."""
+
+    def __init__(self, message: str, epoch: int, batch: int | None) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.batch = batch
+
+
+class DeviceMemoryError(MemoryError):
+    """The device (or host) ran out of memory for the data or a training step."""
+
+
+class ModelFileError(ValueError):
+    """A model file is truncated, corrupt, of another format or version, or inconsistent."""
