@@ -10,7 +10,7 @@ from conftest import random_network, to_backend, usable
 
 import xpnet
 from xpnet import forward
-from xpnet.core.checks import check_network, check_targets
+from xpnet.functional import check_network, check_targets
 
 G = ["relu", "tanh", "softmax"]
 DIMS = [3, 4, 5, 2]

@@ -11,6 +11,7 @@ import pytest
 from conftest import assert_close
 
 import xpnet
+from xpnet.core.kernels import Kernels
 from xpnet.core.optimizers import (SCHEDULES, SGD, Adam, LearningRateSchedule, make_optimizer)
 
 SHAPES = [(4, 3), (4, 1), (2, 4), (2, 1)]  # W[1], b[1], W[2], b[2]
@@ -40,11 +41,16 @@ def assert_params(actual: list, expected: list[np.ndarray], backend: xpnet.Backe
 
 
 # --------------------------------------------------------------------------- formulas
+# The formulas are the portable kernels' (the reference, exact to the bit on every backend); a
+# backend's own fused update (torch's add_/lerp_/addcdiv_) is compared with them in
+# test_kernels.py, to rounding.
+PORTABLE = Kernels()
+
 def test_plain_sgd_is_the_seeds_update(backend, dtype):
     P0, grads = host_problem()
     lr = 0.1
     params = on(backend, P0, dtype)
-    opt = SGD(params, learning_rate=lr)
+    opt = SGD(params, learning_rate=lr, kernels=PORTABLE)
     # The seeds' update, xpnet.update_parameters, on a second copy.
     W = {1: on(backend, [P0[0]], dtype)[0], 2: on(backend, [P0[2]], dtype)[0]}
     b = {1: on(backend, [P0[1]], dtype)[0], 2: on(backend, [P0[3]], dtype)[0]}
@@ -64,7 +70,7 @@ def test_momentum_rebuilt_from_formula(backend, dtype, nesterov):
     P0, grads = host_problem(1)
     lr, mu = 0.05, 0.9
     params = on(backend, P0, dtype)
-    opt = SGD(params, learning_rate=lr, momentum=mu, nesterov=nesterov)
+    opt = SGD(params, learning_rate=lr, momentum=mu, nesterov=nesterov, kernels=PORTABLE)
     ref = [p.astype(dtype) for p in P0]
     vel = [np.zeros(s, dtype=dtype) for s in SHAPES]
     for G in grads:
@@ -83,7 +89,7 @@ def test_adam_rebuilt_from_formula(backend, dtype):
     P0, grads = host_problem(2, steps=6)
     lr, b1, b2, eps = 0.01, 0.8, 0.95, 1e-7
     params = on(backend, P0, dtype)
-    opt = Adam(params, learning_rate=lr, beta_1=b1, beta_2=b2, epsilon=eps)
+    opt = Adam(params, learning_rate=lr, beta_1=b1, beta_2=b2, epsilon=eps, kernels=PORTABLE)
     ref = [p.astype(dtype) for p in P0]
     ms = [np.zeros(s, dtype=dtype) for s in SHAPES]
     vs = [np.zeros(s, dtype=dtype) for s in SHAPES]

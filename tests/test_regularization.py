@@ -10,7 +10,8 @@ import pytest
 from conftest import assert_close, random_network, to_backend
 
 import xpnet
-from xpnet.core.regularization import add_weight_decay, clip_by_global_norm, dropout_masks, l2_cost
+from xpnet.core.regularization import add_weight_decay, clip_by_global_norm, l2_cost
+from xpnet.functional import dropout_masks
 
 
 def host_W(seed: int = 0) -> dict[int, np.ndarray]:
@@ -93,14 +94,21 @@ def test_l2_bad_input(alpha, m, msg):
 
 # --------------------------------------------------------------------------- dropout
 def reference_masks(layer_dims, m, rates, seed):
-    """D[l] = (U < keep) / keep, U ~ U[0, 1) (n[l], m) in float64, hidden layers in order."""
-    rng = np.random.default_rng(seed)
+    """D[l] = (U < T) / keep, T = round(keep 2^24), U the 24-bit counter-based uniforms of
+    keys (s, 0, l), s drawn once from the seed's generator: the generator's own definition,
+    evaluated on NumPy, hidden layers in order."""
+    import array_api_compat.numpy as cnp
+
+    from xpnet.core.random import dropout_keys, dropout_threshold, uniform_bits
+
+    s = int(np.random.default_rng(seed).integers(0, 2 ** 63))
     out = {}
     for l, r in enumerate(rates, start=1):
         if r == 0:
             continue
         keep = 1 - r
-        out[l] = (rng.random((layer_dims[l], m)) < keep) / keep
+        U = uniform_bits(*dropout_keys(s, 0, l), (layer_dims[l], m), xp=cnp, device=None)
+        out[l] = (np.asarray(U) < dropout_threshold(keep)) / keep
     return out
 
 

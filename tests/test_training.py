@@ -414,10 +414,11 @@ def test_is_out_of_memory_recognises_the_backends_errors():
          dtype="float64", validation_data=True),
 ])
 def test_numpy_fit_holds_one_workspace_and_gives_the_bits_of_fresh_arrays(monkeypatch, kw):
-    """On NumPy a fit holds one fastpath workspace (batches, Z, A, dW, db reused step to step,
-    a second set for the smaller last batch); nothing it keeps — the validation pass, the best
-    weights, the optimizer state, the curves — changes from fit with fresh arrays every step."""
-    from xpnet.backends import fastpath
+    """On NumPy a fit holds one kernels' workspace (the permuted data, Z, A, dZ, dA reused step
+    to step, a second set for the smaller last batch); nothing it keeps — the validation pass,
+    the best weights, the optimizer state, the curves — changes from fit with fresh arrays
+    every step."""
+    from xpnet.backends.numpy_kernels import NumpyKernels
 
     X, y = blobs(n=93, seed=4)  # batches of 20 and a smaller last one
     kw = dict(kw)
@@ -427,18 +428,18 @@ def test_numpy_fit_holds_one_workspace_and_gives_the_bits_of_fresh_arrays(monkey
         kw_fit = {}
     params = dict(hidden_layer_sizes=(12, 7), batch_size=20, max_iter=6, random_state=3,
                   backend="numpy", **kw)
-    made, real = [], fastpath.workspace
+    made, real = [], NumpyKernels.workspace
 
-    def recording():
-        made.append(real())
+    def recording(self):
+        made.append(real(self))
         return made[-1]
 
-    monkeypatch.setattr(fastpath, "workspace", recording)
+    monkeypatch.setattr(NumpyKernels, "workspace", recording)
     held = MLPClassifier(**params).fit(X, y, **kw_fit)
     assert len(made) == 1 and made[0].nbytes > 0
-    sizes = {k[1][0] for k in made[0] if k[0] == ("batch", "X")}  # (role, shape, dtype)
+    sizes = {k[1][0] for k in made[0] if k[0] == ("Z", 1)}  # (role, shape, dtype)
     assert 20 in sizes and len(sizes) == 2  # full batches and the smaller last one
-    monkeypatch.setattr(fastpath, "workspace", lambda: fastpath._FRESH)  # fresh arrays
+    monkeypatch.setattr(NumpyKernels, "workspace", lambda self: None)  # fresh arrays
     fresh = MLPClassifier(**params).fit(X, y, **kw_fit)
     assert held.loss_curve_ == fresh.loss_curve_ and len(held.loss_curve_) == 6
     assert held.validation_scores_ == fresh.validation_scores_

@@ -5,16 +5,17 @@ derivation (examples in columns, A[l] of shape (n[l], m)) and run on NumPy, CuPy
 array-api-strict through one dispatcher (:mod:`xpnet.backends`).
 """
 
+from xpnet.backends import (BACKENDS, Backend, available_backends, backend_of, devices,
+                            get_backend, namespace, synchronize, to_numpy)
 from xpnet.core.activations import ACTIVATIONS, DERIVATIVES, activation_backward
-from xpnet.backends import (BACKENDS, Backend, BackendError, available_backends, backend_of,
-                      devices, get_backend, namespace, synchronize, to_numpy)
-from xpnet.core.backward import backward, backward_from_dA, backward_unfused, linear_backward, output_delta
-from xpnet.core.forward import Cache, forward, linear_activation_forward, linear_forward
-from xpnet.core.initializers import draw_parameters, initialize_parameters
+from xpnet.core.backward import linear_backward, output_delta
+from xpnet.core.forward import Cache, linear_activation_forward, linear_forward
 from xpnet.core.losses import COSTS, OUTPUT_COST, cost_derivative
-from xpnet.core.step import compute_cost, gradient_descent_step
 from xpnet.core.update import update_parameters
-from xpnet.errors import DeviceMemoryError, DivergenceError, ModelFileError
+from xpnet.errors import BackendError, DeviceMemoryError, DivergenceError, ModelFileError
+from xpnet.functional import (backward, backward_from_dA, backward_unfused, compute_cost,
+                              draw_parameters, forward, gradient_descent_step,
+                              initialize_parameters)
 
 __version__ = "0.1.0"
 

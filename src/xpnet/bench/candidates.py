@@ -66,15 +66,14 @@ def _xpnet_backend(cand: Candidate):
 
 
 def _xpnet_step(cand, cfg, X, y, lr, seed):
-    from xpnet.core.initializers import initialize_parameters
+    from xpnet.core.kernels import Kernels
     from xpnet.core.step import gradient_descent_step
+    from xpnet.functional import initialize_parameters
 
-    if cand.backend == "numpy-portable":
-        from xpnet.backends import fastpath
-
-        fastpath.ENABLED = False
     be = _xpnet_backend(cand)
     xp = be.xp
+    K = Kernels() if cand.backend == "numpy-portable" else be.kernels  # the reference kernels
+    ws = K.workspace()
     W, b = initialize_parameters(cfg.dims, rng=seed, dtype="float32", backend=be)
     g = _activations(cfg.dims)
     onehot = np.eye(cfg.dims[-1], dtype=np.float32)
@@ -85,7 +84,7 @@ def _xpnet_step(cand, cfg, X, y, lr, seed):
 
     def epoch():
         for Xb, Yb in data:
-            last[0] = gradient_descent_step(Xb, Yb, W, b, g, lr, xp=xp)
+            last[0] = gradient_descent_step(Xb, Yb, W, b, g, lr, xp=xp, kernels=K, ws=ws)
 
     return Run(epoch, be.synchronize, lambda: {"loss": float(last[0])},
                be.name if cand.gpu else "")
@@ -96,7 +95,7 @@ def _floor(cand, cfg, X, y, lr, seed):
     fast path compute them (examples in rows of C-ordered (m, n[l]) arrays):
     Z[l]^T = A[l-1]^T W[l]^T (l = 1..L), dW[l] = dZ[l] A[l-1]^T (l = 1..L),
     dA[l-1]^T = dZ[l]^T W[l] (l = 2..L); stand-ins of the right shapes for A[l] and dZ[l]."""
-    from xpnet.core.initializers import initialize_parameters
+    from xpnet.functional import initialize_parameters
 
     be = _xpnet_backend(cand)
     W, _ = initialize_parameters(cfg.dims, rng=seed, dtype="float32", backend=be)
@@ -149,7 +148,7 @@ def _torch_eager(cand, cfg, X, y, lr, seed):
     """nn.Sequential + autograd + optim.SGD, from the same initial parameters."""
     import torch
 
-    from xpnet.core.initializers import draw_parameters
+    from xpnet.functional import draw_parameters
 
     dev = torch.device("cuda" if cand.gpu else "cpu")
     W64, b64 = draw_parameters(cfg.dims, "he", seed)
@@ -197,7 +196,7 @@ def _sklearn(cand, cfg, X, y, lr, seed):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         clf.partial_fit(Xn[:cfg.batch], yn[:cfg.batch], classes=np.arange(cfg.dims[-1]))
-    from xpnet.core.initializers import draw_parameters
+    from xpnet.functional import draw_parameters
 
     W64, b64 = draw_parameters(cfg.dims, "he", seed)  # the same start as every candidate
     for l in sorted(W64):  # in place: sklearn's optimizer holds these very arrays

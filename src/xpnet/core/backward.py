@@ -1,22 +1,27 @@
 """Backpropagation, from the output layer L down to layer 1.
 
-    dZ[L]   = A[L] - Y                         (fused output/cost pairs, see output_delta)
-    dW[l]   = (1/m) dZ[l] A[l-1]^T
-    db[l]   = (1/m) sum_i dZ[l]
+    dZ[L]   = (1/m) (A[L] - Y)                 (fused output/cost pairs; 1/m applied once here)
+    dW[l]   = dZ[l] A[l-1]^T
+    db[l]   = sum_i dZ[l]
     dA[l-1] = W[l]^T dZ[l]
-    dZ[l-1] = dA[l-1] * g'(Z[l-1])
+    dZ[l-1] = dA[l-1] * g'(Z[l-1])             (* D[l-1] first, with dropout)
+
+Carrying the 1/m in dZ[L] is the seeds' dW[l] = (1/m) dZ[l] A[l-1]^T rearranged: every later
+dZ[l] is linear in dZ[L], so one scaling of the smallest array serves all layers.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from xpnet.backends import fastpath
+from xpnet.core import dispatch
 from xpnet.core.activations import activation_backward
-from xpnet.core.forward import Cache
+from xpnet.core.forward import PORTABLE, Cache
+from xpnet.core.kernels import Kernels
 from xpnet.core.losses import OUTPUT_COST, cost_derivative
 
-__all__ = ["backward", "backward_from_dA", "backward_unfused", "linear_backward", "output_delta"]
+__all__ = ["backpropagate", "backward", "backward_from_dA", "backward_unfused",
+           "linear_backward", "output_delta"]
 
 
 def output_delta(AL: Any, Y: Any, *, xp: Any = None) -> Any:
@@ -32,12 +37,11 @@ def linear_backward(dZ: Any, A_prev: Any, W: Any, *, xp: Any = None,
                     need_dA_prev: bool = True) -> tuple[Any, Any, Any]:
     """dW[l] = (1/m) dZ[l] A[l-1]^T;  db[l] = (1/m) sum_i dZ[l];  dA[l-1] = W[l]^T dZ[l].
 
-    Returns (dA[l-1], dW[l], db[l]); dA[l-1] is None when ``need_dA_prev`` is false (layer 1).
+    The seeds' single-layer step with an unscaled dZ[l]. Returns (dA[l-1], dW[l], db[l]);
+    dA[l-1] is None when ``need_dA_prev`` is false (layer 1).
     """
     if xp is None:
-        from xpnet.backends import namespace
-
-        xp = namespace(dZ, A_prev, W)
+        xp, _ = dispatch.resolve(dZ, A_prev, W)
     m = dZ.shape[1]
     dW = (dZ @ A_prev.T) * (1.0 / m)
     db = xp.sum(dZ, axis=1, keepdims=True) * (1.0 / m)
@@ -45,41 +49,54 @@ def linear_backward(dZ: Any, A_prev: Any, W: Any, *, xp: Any = None,
     return dA_prev, dW, db
 
 
-def _backward_layers(dZL: Any, W: Mapping[int, Any], cache: Cache, g: Sequence[str],
-                     D: Mapping[int, Any] | None, xp: Any) -> tuple[dict[int, Any], dict[int, Any]]:
+def backpropagate(dZL: Any, W: Mapping[int, Any], cache: Cache, g: Sequence[str], *, xp: Any,
+                  D: Mapping[int, Any] | None = None, kernels: Kernels = PORTABLE,
+                  ws: Any = None, dW: dict[int, Any] | None = None,
+                  db: dict[int, Any] | None = None) -> tuple[dict[int, Any], dict[int, Any]]:
+    """dW[l], db[l] for l = L..1 from dZ[L] (which carries the 1/m).
+
+    ``dW``, ``db``: where to write the gradients (views of a flat gradient buffer, say);
+    left out, fresh arrays (or the workspace's) are returned.
+    """
+    K = kernels
     L = len(W)
-    dW: dict[int, Any] = {}
-    db: dict[int, Any] = {}
+    dW = {} if dW is None else dW
+    db = {} if db is None else db
     dZ = dZL
     for l in range(L, 0, -1):
-        dA_prev, dW[l], db[l] = linear_backward(dZ, cache.A[l - 1], W[l], xp=xp,
-                                                need_dA_prev=l > 1)
-        if l > 1:
-            if D is not None and (l - 1) in D:
-                dA_prev = dA_prev * D[l - 1]
-            dZ = activation_backward(dA_prev, cache.Z[l - 1], cache.G[l - 1], g[l - 2], xp=xp)
+        dW[l], db[l] = K.weight_grads(dZ, cache.A[l - 1], xp=xp, ws=ws, l=l,
+                                      out=(dW.get(l), db.get(l)))
+        if l == 1:
+            break
+        dA = K.back_propagate(W[l], dZ, xp=xp, ws=ws, l=l)
+        if D is not None and (l - 1) in D:
+            dA = K.mask_gradient(dA, D[l - 1], xp=xp, ws=ws, l=l - 1)
+        dZ = K.activation_backward(dA, cache.Z[l - 1], cache.G[l - 1], g[l - 2], xp=xp, ws=ws,
+                                   l=l - 1)
     return dW, db
 
 
-def backward(Y: Any, W: Mapping[int, Any], cache: Cache, g: Sequence[str], *,
-             D: Mapping[int, Any] | None = None, xp: Any) -> tuple[dict[int, Any], dict[int, Any]]:
-    """dW[l], db[l] for l = 1..L, starting from the fused dZ[L] = A[L] - Y.
+def backward(Y: Any, W: Mapping[int, Any], cache: Cache, g: Sequence[str], *, xp: Any,
+             D: Mapping[int, Any] | None = None, kernels: Kernels = PORTABLE,
+             ws: Any = None) -> tuple[dict[int, Any], dict[int, Any]]:
+    """dW[l], db[l] for l = 1..L, starting from the fused dZ[L] = (1/m)(A[L] - Y).
 
     ``g[-1]`` must be an output activation with a matching cost (softmax, sigmoid, identity).
     """
-    fast = fastpath.for_namespace(xp)  # NumPy: the same equations with fewer passes
-    if fast is not None:
-        return fast.backward(Y, W, cache, g, D)
     L = len(W)
-    return _backward_layers(output_delta(cache.A[L], Y), W, cache, g, D, xp)
+    dZL = kernels.output_delta(cache.A[L], Y, xp=xp, ws=ws)
+    return backpropagate(dZL, W, cache, g, xp=xp, D=D, kernels=kernels, ws=ws)
 
 
 def backward_from_dA(dAL: Any, W: Mapping[int, Any], cache: Cache, g: Sequence[str], *,
-                     D: Mapping[int, Any] | None = None, xp: Any) -> tuple[dict[int, Any], dict[int, Any]]:
-    """The general chain rule from dA[L] = m dJ/dA[L]: dZ[L] = dA[L] * g'(Z[L]), then as ``backward``."""
+                     xp: Any, D: Mapping[int, Any] | None = None
+                     ) -> tuple[dict[int, Any], dict[int, Any]]:
+    """The general chain rule from dA[L] = m dJ/dA[L]: dZ[L] = (1/m) dA[L] * g'(Z[L]), then as
+    ``backward``."""
     L = len(W)
-    dZL = activation_backward(dAL, cache.Z[L], cache.G[L], g[L - 1], xp=xp)
-    return _backward_layers(dZL, W, cache, g, D, xp)
+    m = cache.A[L].shape[1]
+    dZL = activation_backward(dAL, cache.Z[L], cache.G[L], g[L - 1], xp=xp) * (1.0 / m)
+    return backpropagate(dZL, W, cache, g, xp=xp, D=D)
 
 
 def backward_unfused(Y: Any, W: Mapping[int, Any], cache: Cache, g: Sequence[str], *,

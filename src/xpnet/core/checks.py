@@ -1,26 +1,25 @@
-"""Checks of the functional API's inputs: one backend, float dtypes, shapes that chain.
+"""Checks of the functional API's inputs: float dtypes, one device, shapes that chain.
 
-Each error names the layer and the shapes, and says what was expected.
+Each error names the layer and the shapes, and says what was expected. That the arrays belong
+to one library is the dispatcher's question (:func:`xpnet.functional.check_network` asks it
+first); devices are compared through the standard's ``x.device``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-import array_api_compat
-
 from xpnet.core.activations import check_activation
-from xpnet.backends import namespace
 
-__all__ = ["check_network", "check_targets"]
+__all__ = ["check_layers", "check_network", "check_targets"]
 
 
 def _dtype_name(x: Any) -> str:
     return str(x.dtype).rsplit(".", 1)[-1]
 
 
-def check_network(X: Any, W: Mapping[int, Any], b: Mapping[int, Any], g: Sequence[str]) -> Any:
-    """The namespace of X, W, b after checking that they form an L-layer network; else ValueError/TypeError."""
+def check_layers(W: Mapping[int, Any], b: Mapping[int, Any], g: Sequence[str]) -> None:
+    """W, b keyed by l = 1..L with one valid activation per layer; else ValueError."""
     L = len(W)
     if L == 0:
         raise ValueError("W is empty: a network needs at least one layer W[1]")
@@ -33,13 +32,14 @@ def check_network(X: Any, W: Mapping[int, Any], b: Mapping[int, Any], g: Sequenc
     for l in range(1, L):
         check_activation(g[l - 1], layer=l)
     check_activation(g[L - 1], output=True, layer=L)
-    arrays = [X, *(W[l] for l in range(1, L + 1)), *(b[l] for l in range(1, L + 1))]
-    try:
-        xp = namespace(*arrays)
-    except TypeError as exc:
-        kinds = sorted({f"{type(a).__module__}.{type(a).__name__}" for a in arrays})
-        raise TypeError(f"X, W and b must all be arrays of one backend; got {', '.join(kinds)}. "
-                        "Move them with xpnet.get_backend(name).asarray(...)") from exc
+
+
+def check_network(X: Any, W: Mapping[int, Any], b: Mapping[int, Any], g: Sequence[str], *,
+                  xp: Any) -> Any:
+    """``xp`` after checking that X, W, b (arrays of namespace ``xp``) form an L-layer network:
+    float dtypes, one device, chaining shapes; else ValueError/TypeError."""
+    check_layers(W, b, g)
+    L = len(W)
     floating = (xp.float32, xp.float64)
     if X.dtype not in floating:
         raise TypeError(f"X must be float32 or float64; got {_dtype_name(X)}. "
@@ -48,14 +48,14 @@ def check_network(X: Any, W: Mapping[int, Any], b: Mapping[int, Any], g: Sequenc
         raise ValueError(f"X must be 2-D with examples in columns, shape (n[0], m); got shape "
                          f"{tuple(X.shape)}")
     n_prev = X.shape[0]
-    device = array_api_compat.device(X)
+    device = X.device
     for l in range(1, L + 1):
         for name, arr in (("W", W[l]), ("b", b[l])):
             if arr.dtype != X.dtype:
                 raise TypeError(f"{name}[{l}] is {_dtype_name(arr)} but X is {_dtype_name(X)}; "
                                 "xpnet never upcasts silently: use one dtype throughout")
-            if array_api_compat.device(arr) != device:
-                raise ValueError(f"{name}[{l}] is on device {array_api_compat.device(arr)} but X "
+            if arr.device != device:
+                raise ValueError(f"{name}[{l}] is on device {arr.device} but X "
                                  f"is on {device}; move them to one device with "
                                  "xpnet.get_backend(name, device).asarray(...)")
         n = W[l].shape[0]
@@ -70,17 +70,11 @@ def check_network(X: Any, W: Mapping[int, Any], b: Mapping[int, Any], g: Sequenc
 
 
 def check_targets(Y: Any, AL: Any) -> None:
-    """Y must be on A[L]'s backend and device, with its shape (n[L], m) and dtype."""
-    try:
-        namespace(Y, AL)
-    except TypeError:
-        raise TypeError(f"Y must be an array of the same backend as X, W and b; got "
-                        f"{type(Y).__module__}.{type(Y).__name__} but A[L] is "
-                        f"{type(AL).__module__}.{type(AL).__name__}. Move it with "
-                        "xpnet.get_backend(name).asarray(Y)") from None
-    if array_api_compat.device(Y) != array_api_compat.device(AL):
-        raise ValueError(f"Y is on device {array_api_compat.device(Y)} but A[L] is on "
-                         f"{array_api_compat.device(AL)}; move Y to the network's device")
+    """Y (already known to be of A[L]'s backend) must be on its device, with its shape
+    (n[L], m) and dtype."""
+    if Y.device != AL.device:
+        raise ValueError(f"Y is on device {Y.device} but A[L] is on "
+                         f"{AL.device}; move Y to the network's device")
     if tuple(Y.shape) != tuple(AL.shape):
         raise ValueError(f"Y has shape {tuple(Y.shape)} but A[L] has {tuple(AL.shape)}; Y must be "
                          "(n[L], m) with examples in columns (one-hot for softmax)")

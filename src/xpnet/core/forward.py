@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping, NamedTuple, Sequence
 
-from xpnet.backends import fastpath
 from xpnet.core.activations import ACTIVATIONS
-from xpnet.core.checks import check_network
+from xpnet.core.kernels import Kernels
 
-__all__ = ["Cache", "forward", "linear_activation_forward", "linear_forward"]
+__all__ = ["Cache", "PORTABLE", "forward", "linear_activation_forward", "linear_forward"]
+
+PORTABLE = Kernels()
 
 
 class Cache(NamedTuple):
@@ -34,30 +35,26 @@ def linear_activation_forward(A_prev: Any, W: Any, b: Any, g: str, *, xp: Any) -
 
 
 def forward(X: Any, W: Mapping[int, Any], b: Mapping[int, Any], g: Sequence[str], *,
-            D: Mapping[int, Any] | None = None, xp: Any = None) -> tuple[Any, Cache]:
+            xp: Any, D: Mapping[int, Any] | None = None, kernels: Kernels = PORTABLE,
+            ws: Any = None, logits: bool = False) -> tuple[Any, Cache]:
     """A[L] from X through layers l = 1..L; returns (A[L], cache).
 
-    Parameters
-    ----------
-    X : (n[0], m) array.
-    W, b : {l: (n[l], n[l-1])}, {l: (n[l], 1)} for l = 1..L.
-    g : the L activation names, g[l-1] for layer l (hidden ones, then the output's).
-    D : optional inverted-dropout masks {l: (n[l], m)} for hidden layers, already scaled by
-        1/keep_prob: A[l] = g(Z[l]) * D[l].
-    xp : the namespace. Left out, it is resolved from the arrays and the network is checked
-        (shapes, dtypes, activations, one backend); passing it skips those checks.
+    X : (n[0], m).  W, b : {l: (n[l], n[l-1])}, {l: (n[l], 1)}.  g : the L activation names.
+    D : inverted-dropout masks {l: (n[l], m)} for hidden layers (1/keep already in them):
+        A[l] = g(Z[l]) * D[l].
+    kernels, ws : the backend's kernels and workspace (results may live in ``ws``).
+    logits : stop at Z[L] (returned in A[L]'s place, ``cache.A[L]`` unset): the training step
+        fuses g[L] into the cost (:meth:`Kernels.output_loss_delta`).
     """
-    if xp is None:
-        xp = check_network(X, W, b, g)
-    fast = fastpath.for_namespace(xp)  # NumPy: the same equations with fewer passes
-    if fast is not None:
-        return fast.forward(X, W, b, g, D)
+    K = kernels
     L = len(W)
     Z: dict[int, Any] = {}
     A: dict[int, Any] = {0: X}
     G = A if D is None else dict(A)
     for l in range(1, L + 1):
-        Z[l] = W[l] @ A[l - 1] + b[l]
-        G[l] = ACTIVATIONS[g[l - 1]](Z[l], xp=xp)
-        A[l] = G[l] if D is None or l not in D else G[l] * D[l]
+        if l == L and logits:
+            Z[L] = K.linear(W[L], A[L - 1], b[L], xp=xp, ws=ws, l=L)
+            return Z[L], Cache(Z, A, G)
+        Z[l], G[l] = K.linear_activation(W[l], A[l - 1], b[l], g[l - 1], xp=xp, ws=ws, l=l)
+        A[l] = G[l] if D is None or l not in D else K.apply_mask(G[l], D[l], xp=xp, ws=ws, l=l)
     return A[L], Cache(Z, A, G)

@@ -1,8 +1,8 @@
 """W[l] ~ N(0, 2 / n[l-1]) (He) or U(-r, r), r = sqrt(6 / (n[l-1] + n[l])) (Xavier/Glorot); b[l] = 0.
 
-The array API standard has no random numbers, so the draws come from a seeded
-``numpy.random.Generator`` on the host, in float64, then are cast and moved: for one seed
-every backend and device starts from bit-identical parameters.
+The array API standard has no random numbers, so the draws come from a seeded host generator
+(a ``numpy.random.Generator``, passed in), in float64; the caller casts and moves them: for
+one seed every backend and device starts from bit-identical parameters.
 """
 
 from __future__ import annotations
@@ -10,11 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-import numpy as np
-
-from xpnet.backends import Backend, get_backend
-
-__all__ = ["INITIALIZERS", "default_init", "draw_parameters", "initialize_parameters"]
+__all__ = ["INITIALIZERS", "default_init", "draw_parameters"]
 
 INITIALIZERS = ("he", "xavier")
 
@@ -29,24 +25,23 @@ def _check_dims(layer_dims: Sequence[int]) -> list[int]:
     if len(dims) < 2:
         raise ValueError(f"layer_dims needs at least n[0] and n[L]; got {dims}")
     for l, n in enumerate(dims):
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        if isinstance(n, bool) or not hasattr(n, "__index__") or n < 1:
             raise ValueError(f"layer size n[{l}] must be a positive integer; got {n!r} in {dims}")
     return [int(n) for n in dims]
 
 
-def draw_parameters(layer_dims: Sequence[int], init: str | Sequence[str] = "he",
-                    rng: int | np.random.Generator | None = 0
-                    ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
-    """Host float64 draws of W[l] (n[l], n[l-1]) and zero b[l] (n[l], 1), l = 1..L.
+def draw_parameters(layer_dims: Sequence[int], init: str | Sequence[str], gen: Any, *,
+                    xp: Any) -> tuple[dict[int, Any], dict[int, Any]]:
+    """Host float64 draws of W[l] (n[l], n[l-1]) from ``gen`` and zero b[l] (n[l], 1), l = 1..L.
 
-    ``init`` is one scheme or one per layer (``"he"`` / ``"xavier"``); ``rng`` a seed or Generator.
+    ``init`` is one scheme or one per layer (``"he"`` / ``"xavier"``); ``xp`` the host
+    namespace the generator's arrays belong to (for the zeros).
     """
     dims = _check_dims(layer_dims)
     L = len(dims) - 1
     schemes = [init] * L if isinstance(init, str) else list(init)
     if len(schemes) != L:
         raise ValueError(f"init lists {len(schemes)} schemes for {L} layers")
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     W, b = {}, {}
     for l in range(1, L + 1):
         n_prev, n = dims[l - 1], dims[l]
@@ -58,19 +53,5 @@ def draw_parameters(layer_dims: Sequence[int], init: str | Sequence[str] = "he",
         else:
             raise ValueError(f"unknown init {schemes[l - 1]!r} for layer {l}; expected one of "
                              f"{', '.join(INITIALIZERS)}")
-        b[l] = np.zeros((n, 1))
-    return W, b
-
-
-def initialize_parameters(layer_dims: Sequence[int], *, init: str | Sequence[str] = "he",
-                          rng: int | np.random.Generator | None = 0, dtype: Any = "float32",
-                          backend: str | Backend = "numpy", device: Any = None
-                          ) -> tuple[dict[int, Any], dict[int, Any]]:
-    """W[l], b[l] for l = 1..L on ``backend``/``device`` in ``dtype`` (float32 or float64)."""
-    if np.dtype(dtype) not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64; got {dtype!r}")
-    be = get_backend(backend, device)
-    W64, b64 = draw_parameters(layer_dims, init, rng)
-    W = {l: be.asarray(w.astype(dtype)) for l, w in W64.items()}
-    b = {l: be.asarray(v.astype(dtype)) for l, v in b64.items()}
+        b[l] = xp.zeros((n, 1), dtype=xp.float64)
     return W, b

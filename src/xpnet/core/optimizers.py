@@ -1,9 +1,11 @@
 """p := p - lr g and its refinements: SGD (plain, momentum, Nesterov), Adam, and the
 learning-rate schedules — each holding only its state (scikit-learn ``_stochastic_optimizers``).
 
-An optimizer steps over ``(param, grad)`` pairs, in place (``p -= ...``), on any backend: the
-namespace is resolved once at construction, every scalar is a Python float (so float32 stays
-float32), and nothing is read back to the host.
+An optimizer steps over parameters and gradients in place, on any backend, through one
+update kernel (:class:`xpnet.core.kernels.Kernels`): given flat buffers
+(:class:`xpnet.core.params.ParamBuffer`) that is a handful of whole-buffer operations for the
+whole network; given a list of arrays, the same operations per array. Every scalar is a Python
+float (so float32 stays float32), and nothing is read back to the host.
 
 How a training loop drives them (scikit-learn's ``_fit_stochastic``, step for step)::
 
@@ -34,9 +36,9 @@ import contextlib
 import math
 from typing import Any, NamedTuple, Sequence
 
-import array_api_compat
-
-from xpnet.backends import backend_of
+from xpnet.core import dispatch
+from xpnet.core.kernels import Kernels, adam_step_size
+from xpnet.core.params import ParamBuffer
 
 __all__ = [
     "OPTIMIZERS",
@@ -70,32 +72,43 @@ def _dtype_name(dtype: Any) -> str:
 
 
 class Optimizer:
-    """What SGD and Adam share: the parameters' namespace, backend, shapes, and the learning rate.
+    """What SGD and Adam share: the parameters' namespace, shapes, kernels and learning rate.
 
-    ``learning_rate`` is a Python float the training loop (or a schedule) may change between
-    steps; ``learning_rate_init`` is the value it was built with.
+    ``params``: a :class:`ParamBuffer` (the training loop's flat buffers) or a list of arrays.
+    ``xp``, ``kernels``, ``backend``: the backend's namespace, kernels and the backend itself
+    (which moves loaded state onto the device); left out, the namespace comes from the arrays
+    and the portable kernels are used. ``learning_rate`` is a Python float the training loop
+    (or a schedule) may change between steps; ``learning_rate_init`` is the value it was
+    built with.
     """
 
     name = ""
     _state_arrays: tuple[str, ...] = ()
 
-    def __init__(self, params: Sequence[Any], learning_rate: float) -> None:
-        params = list(params)
-        if not params:
+    def __init__(self, params: Sequence[Any] | ParamBuffer, learning_rate: float, *,
+                 xp: Any = None, kernels: Kernels | None = None, backend: Any = None) -> None:
+        buf = params if isinstance(params, ParamBuffer) else ParamBuffer.of(list(params))
+        arrays = buf.arrays
+        if not arrays:
             raise ValueError(f"{type(self).__name__} needs at least one parameter array; got none")
-        try:
-            self._xp = array_api_compat.array_namespace(*params)
-        except TypeError as exc:
-            kinds = sorted({f"{type(p).__module__}.{type(p).__name__}" for p in params})
-            raise TypeError(f"the parameters must all be arrays of one backend; got "
-                            f"{', '.join(kinds)}") from exc
-        for i, p in enumerate(params):
+        if xp is None:  # bare arrays: their backend's namespace, kernels and device
+            try:
+                xp, backend = dispatch.resolve(*arrays)
+            except TypeError as exc:
+                kinds = sorted({f"{type(p).__module__}.{type(p).__name__}" for p in arrays})
+                raise TypeError(f"the parameters must all be arrays of one backend; got "
+                                f"{', '.join(kinds)}") from exc
+            kernels = backend.kernels if kernels is None else kernels
+        self._xp = xp
+        for i, p in enumerate(arrays):
             if not self._xp.isdtype(p.dtype, "real floating"):
                 raise TypeError(f"parameter {i} has dtype {_dtype_name(p.dtype)}; optimizers "
                                 "update floating-point arrays only (float32 or float64)")
-        self._backend = backend_of(params[0])
-        self._shapes = [tuple(p.shape) for p in params]
-        self._dtypes = [_dtype_name(p.dtype) for p in params]
+        self._buffer = buf
+        self._kernels = kernels if kernels is not None else Kernels()
+        self._backend = backend
+        self._shapes = [tuple(p.shape) for p in arrays]
+        self._dtypes = [_dtype_name(p.dtype) for p in arrays]
         self.learning_rate = learning_rate
         self.learning_rate_init = self.learning_rate
 
@@ -107,23 +120,32 @@ class Optimizer:
     def learning_rate(self, value: float) -> None:
         self._lr = _float("learning_rate", value, low=0.0, low_open=True, high_open=True)
 
-    def _check_pairs(self, params: Sequence[Any], grads: Sequence[Any]) -> None:
+    def _segments(self, params: Any, grads: Any) -> tuple[list[Any], list[Any]]:
+        """The whole-buffer segments to update: the flat buffers, or the arrays pairwise."""
+        if isinstance(params, ParamBuffer) and isinstance(grads, ParamBuffer) \
+                and params.flat is not None and grads.flat is not None:
+            return params.segments, grads.segments
+        ps = params.arrays if isinstance(params, ParamBuffer) else list(params)
+        gs = grads.arrays if isinstance(grads, ParamBuffer) else list(grads)
         n = len(self._shapes)
-        if len(params) != n or len(grads) != n:
+        if len(ps) != n or len(gs) != n:
             raise ValueError(f"{type(self).__name__} was built for {n} parameter arrays; got "
-                             f"{len(params)} params and {len(grads)} grads")
+                             f"{len(ps)} params and {len(gs)} grads")
+        return ps, gs
+
+    def _state_segments(self, state: ParamBuffer, params: Any) -> list[Any]:
+        flat = isinstance(params, ParamBuffer) and params.flat is not None
+        return state.segments if flat and state.flat is not None else state.arrays
 
     def _on_device(self) -> Any:
         """A context that makes the parameters' device current (CuPy allocates there)."""
-        if self._backend.name == "cupy":
-            import cupy
-
-            return cupy.cuda.Device(self._backend.device)
+        if self._backend is not None:
+            return self._backend.device_context()
         return contextlib.nullcontext()
 
-    def _zeros(self, params: Sequence[Any]) -> list[Any]:
+    def _zeros(self) -> ParamBuffer:
         with self._on_device():
-            return [self._xp.zeros_like(p) for p in params]
+            return self._buffer.zeros_like(xp=self._xp)
 
     # ------------------------------------------------------------------ state
     def _scalars(self) -> dict[str, Any]:
@@ -135,7 +157,8 @@ class Optimizer:
         state: dict[str, Any] = {"name": self.name, **self._scalars()}
         with self._on_device():
             for key in self._state_arrays:
-                state[key] = [xp.asarray(a, copy=True) for a in getattr(self, "_" + key)]
+                buf = getattr(self, "_" + key)
+                state[key] = [xp.asarray(a, copy=True) for a in (buf.arrays if buf else [])]
         return state
 
     def _load_arrays(self, state: dict[str, Any], key: str, expected: int) -> list[Any]:
@@ -154,10 +177,18 @@ class Optimizer:
             if "float" not in _dtype_name(getattr(a, "dtype", "object")):
                 raise TypeError(f"{self.name} state {key}[{i}] has dtype "
                                 f"{_dtype_name(getattr(a, 'dtype', None))}; expected floats")
-            moved = self._backend.asarray(a, dtype=dtype)
-            with self._on_device():
-                out.append(self._xp.asarray(moved, copy=True))  # never alias the caller's arrays
-        return out
+            if self._backend is not None:
+                moved = self._backend.asarray(a, dtype=dtype)
+            else:
+                like = self._buffer.arrays[i]
+                moved = self._xp.asarray(a, dtype=like.dtype, device=like.device)
+            out.append(moved)
+        if not out:
+            return None
+        with self._on_device():
+            buf = self._buffer.zeros_like(xp=self._xp)  # the parameters' layout, never aliased
+        buf.assign(out)
+        return buf
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned (arrays may be NumPy: they are moved to the
@@ -198,12 +229,12 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def __init__(self, params: Sequence[Any], learning_rate: float, momentum: float = 0.0,
-                 nesterov: bool = False) -> None:
-        super().__init__(params, learning_rate)
+    def __init__(self, params: Sequence[Any] | ParamBuffer, learning_rate: float,
+                 momentum: float = 0.0, nesterov: bool = False, **where: Any) -> None:
+        super().__init__(params, learning_rate, **where)
         self.momentum = _float("momentum", momentum, low=0.0, high=1.0)
         self.nesterov = bool(nesterov)
-        self._velocities = self._zeros(params) if self.momentum > 0 else []
+        self._velocities = self._zeros() if self.momentum > 0 else None
 
     _state_arrays = ("velocities",)
 
@@ -217,28 +248,15 @@ class SGD(Optimizer):
                                        len(self._shapes) if momentum > 0 else 0)
         return {"momentum": momentum, "nesterov": nesterov, "_velocities": velocities}
 
-    def step(self, params: Sequence[Any], grads: Sequence[Any]) -> None:
-        """One update of every ``params[i]`` from ``grads[i]``, in place."""
-        self._check_pairs(params, grads)
-        lr = self._lr
-        if not self._velocities:
-            for p, g in zip(params, grads):
-                p -= lr * g
+    def step(self, params: Sequence[Any] | ParamBuffer, grads: Sequence[Any] | ParamBuffer
+             ) -> None:
+        """One update of every parameter from its gradient, in place."""
+        ps, gs = self._segments(params, grads)
+        if self._velocities is None:
+            self._kernels.sgd(ps, gs, self._lr, xp=self._xp)
             return
-        mu = self.momentum
-        if self.nesterov:
-            for p, g, v in zip(params, grads, self._velocities):
-                u = lr * g
-                v *= mu
-                v -= u      # v := mu v - lr g
-                w = mu * v
-                w -= u
-                p += w      # p := p + mu v - lr g
-        else:
-            for p, g, v in zip(params, grads, self._velocities):
-                v *= mu
-                v -= lr * g  # v := mu v - lr g
-                p += v
+        vs = self._state_segments(self._velocities, params)
+        self._kernels.momentum(ps, gs, vs, self._lr, self.momentum, self.nesterov, xp=self._xp)
 
 
 class Adam(Optimizer):
@@ -252,15 +270,16 @@ class Adam(Optimizer):
     name = "adam"
     _state_arrays = ("ms", "vs")
 
-    def __init__(self, params: Sequence[Any], learning_rate: float = 0.001, beta_1: float = 0.9,
-                 beta_2: float = 0.999, epsilon: float = 1e-8) -> None:
-        super().__init__(params, learning_rate)
+    def __init__(self, params: Sequence[Any] | ParamBuffer, learning_rate: float = 0.001,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 **where: Any) -> None:
+        super().__init__(params, learning_rate, **where)
         self.beta_1 = _float("beta_1", beta_1, low=0.0, high=1.0, high_open=True)
         self.beta_2 = _float("beta_2", beta_2, low=0.0, high=1.0, high_open=True)
         self.epsilon = _float("epsilon", epsilon, low=0.0, low_open=True, high_open=True)
         self.t = 0
-        self._ms = self._zeros(params)
-        self._vs = self._zeros(params)
+        self._ms = self._zeros()
+        self._vs = self._zeros()
 
     def _scalars(self) -> dict[str, Any]:
         return {**super()._scalars(), "beta_1": self.beta_1, "beta_2": self.beta_2,
@@ -281,32 +300,21 @@ class Adam(Optimizer):
                 "t": int(t), "_ms": self._load_arrays(state, "ms", n),
                 "_vs": self._load_arrays(state, "vs", n)}
 
-    def step(self, params: Sequence[Any], grads: Sequence[Any]) -> None:
-        """One update of every ``params[i]`` from ``grads[i]``, in place."""
-        self._check_pairs(params, grads)
+    def step(self, params: Sequence[Any] | ParamBuffer, grads: Sequence[Any] | ParamBuffer
+             ) -> None:
+        """One update of every parameter from its gradient, in place."""
+        ps, gs = self._segments(params, grads)
         self.t += 1  # once per step, not once per layer
-        b1, b2, eps, t = self.beta_1, self.beta_2, self.epsilon, self.t
-        lr_t = self._lr * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
-        c1, c2 = 1.0 - b1, 1.0 - b2
-        sqrt = self._xp.sqrt
-        for p, g, m, v in zip(params, grads, self._ms, self._vs):
-            m *= b1
-            m += c1 * g      # m := b1 m + (1-b1) g
-            g2 = g * g
-            g2 *= c2
-            v *= b2
-            v += g2          # v := b2 v + (1-b2) g^2
-            u = lr_t * m
-            d = sqrt(v)
-            d += eps
-            u /= d
-            p -= u           # p := p - lr_t m / (sqrt(v) + eps)
+        lr_t = adam_step_size(self._lr, self.beta_1, self.beta_2, self.t)
+        self._kernels.adam(ps, gs, self._state_segments(self._ms, params),
+                           self._state_segments(self._vs, params), lr_t, self.beta_1,
+                           self.beta_2, self.epsilon, xp=self._xp)
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam}
 
 
-def make_optimizer(name: str, params: Sequence[Any], **kw: Any) -> Optimizer:
+def make_optimizer(name: str, params: Sequence[Any] | ParamBuffer, **kw: Any) -> Optimizer:
     """``SGD(params, **kw)`` for ``"sgd"``, ``Adam(params, **kw)`` for ``"adam"``."""
     cls = OPTIMIZERS.get(name.lower()) if isinstance(name, str) else None
     if cls is None:

@@ -1,44 +1,78 @@
-"""One gradient-descent step: forward, cost, backward, update — the seeds' loop body."""
+"""One gradient-descent step: forward, cost, backward, update — the seeds' loop body, written once.
+
+:func:`gradient_descent_step` is the seeds' step on dicts W, b; :func:`train_step` is the
+training loop's, over flat buffers (:class:`xpnet.core.params.ParamBuffer`) with L2, dropout,
+clipping and any optimizer. Both run the one forward and backward sequence
+(:mod:`xpnet.core.forward`, :mod:`xpnet.core.backward`) through the backend's kernels.
+"""
 
 from __future__ import annotations
 
-from typing import Any, MutableMapping, Sequence
+from typing import Any, Callable, MutableMapping, Sequence
 
-from xpnet.backends import fastpath
-from xpnet.core.backward import backward
-from xpnet.core.checks import check_network, check_targets
-from xpnet.core.forward import forward
-from xpnet.core.losses import COSTS, OUTPUT_COST
+from xpnet.core.backward import backpropagate, backward
+from xpnet.core.forward import PORTABLE, forward
+from xpnet.core.kernels import Kernels
+from xpnet.core.params import ParamBuffer
 from xpnet.core.update import update_parameters
 
-__all__ = ["compute_cost", "gradient_descent_step"]
+__all__ = ["compute_cost", "gradient_descent_step", "train_step"]
 
 
-def compute_cost(ZL: Any, Y: Any, output: str, *, xp: Any) -> Any:
+def compute_cost(ZL: Any, Y: Any, output: str, *, xp: Any, kernels: Kernels = PORTABLE) -> Any:
     """J(Z[L], Y) for the cost matching the output activation (0-d array on the device)."""
-    return COSTS[OUTPUT_COST[output]](ZL, Y, xp=xp)
+    return kernels.cost(ZL, Y, output, xp=xp)
 
 
 def gradient_descent_step(X: Any, Y: Any, W: MutableMapping[int, Any],
                           b: MutableMapping[int, Any], g: Sequence[str], alpha: float, *,
-                          xp: Any = None) -> Any:
+                          xp: Any, kernels: Kernels = PORTABLE, ws: Any = None,
+                          check: Callable[[Any, Any], None] | None = None) -> Any:
     """Forward, J, dW/db, then W[l] := W[l] - alpha dW[l] in place; returns J before the update.
 
-    With ``xp`` left out, the inputs are checked first and nothing is changed if they are bad.
+    ``check(Y, A[L])`` (if given) runs before anything changes.
     """
-    checked = xp is None
-    if checked:
-        xp = check_network(X, W, b, g)
-        if float(alpha) <= 0:
-            raise ValueError(f"alpha (the learning rate) must be > 0; got {alpha!r}")
-    fast = fastpath.for_namespace(xp)  # NumPy: the same step, allocating nothing large
-    if fast is not None:
-        return fast.step(X, Y, W, b, g, alpha, check_targets if checked else None, xp)
-    AL, cache = forward(X, W, b, g, xp=xp)
-    if checked:
-        check_targets(Y, AL)
     L = len(W)
-    J = compute_cost(cache.Z[L], Y, g[L - 1], xp=xp)
-    dW, db = backward(Y, W, cache, g, xp=xp)
+    AL, cache = forward(X, W, b, g, xp=xp, kernels=kernels, ws=ws)
+    if check is not None:
+        check(Y, AL)
+    J = kernels.cost(cache.Z[L], Y, g[L - 1], xp=xp)
+    dW, db = backward(Y, W, cache, g, xp=xp, kernels=kernels, ws=ws)
     update_parameters(W, b, dW, db, alpha)
     return J
+
+
+def train_step(X: Any, Y: Any, params: ParamBuffer, grads: ParamBuffer, g: Sequence[str],
+               optimizer: Any, total: Any, *, xp: Any, kernels: Kernels, ws: Any = None,
+               alpha: float = 0.0, clip_norm: float | None = None,
+               keep: Sequence[float] | None = None,
+               keys: Callable[[int], tuple[int, int]] | None = None) -> Any:
+    """One step on the batch X (n[0], m), Y (n[L], m); returns total + m J_B on the device.
+
+        D[l]  = dropout masks from the counter-based generator (``keep[l-1] < 1``, ``keys(l)``)
+        S     = sum_i L(y(i), a[L](i)) + (alpha/2) sum_l ||W[l]||^2        (= m J_B)
+        dW[l] += (alpha/m) W[l];  g := clipped to ``clip_norm``;  optimizer step
+
+    Gradients land in ``grads`` (views of its flat buffer); nothing is read back to the host.
+    """
+    K = kernels
+    W, b = params.W, params.b
+    L = len(W)
+    m = X.shape[1]
+    D = None
+    if keep is not None:
+        D = {l: K.dropout_mask(keep[l - 1], keys(l), (W[l].shape[0], m), X.dtype, xp=xp,
+                               device=X.device, ws=ws, l=l)
+             for l in range(1, L) if keep[l - 1] < 1.0}
+    ZL, cache = forward(X, W, b, g, xp=xp, D=D, kernels=K, ws=ws, logits=True)
+    S, dZL = K.output_loss_delta(ZL, Y, g[L - 1], xp=xp, ws=ws)
+    total = K.accumulate(total, S, 1.0, xp=xp)
+    backpropagate(dZL, W, cache, g, xp=xp, D=D, kernels=K, ws=ws, dW=grads.W, db=grads.b)
+    if alpha:
+        total = K.accumulate(total, K.sum_of_squares(params.weight_segments, xp=xp),
+                             0.5 * alpha, xp=xp)
+        K.axpy(grads.weight_segments, params.weight_segments, alpha / m, xp=xp)
+    if clip_norm is not None:
+        K.clip_by_global_norm(grads.segments, clip_norm, xp=xp)
+    optimizer.step(params, grads)
+    return total

@@ -1,6 +1,7 @@
 """The base of MLPClassifier and MLPRegressor: scikit-learn's parameters and fitted attributes
 (``coefs_[l-1] = W[l]^T``, ``intercepts_[l-1] = b[l]``, NumPy), the repr, the forward pass
-for predictions, and persistence (``save``, pickling through host copies).
+for predictions (over blocks of rows: :mod:`xpnet.training.inference`), and persistence
+(``save``, pickling through host copies).
 
 Fitting is :class:`xpnet.fitting._Fitting`; model files are :mod:`xpnet.modelfile`.
 """
@@ -8,7 +9,7 @@ Fitting is :class:`xpnet.fitting._Fitting`; model files are :mod:`xpnet.modelfil
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from xpnet.io import modelfile
 from xpnet.estimators.sklearn_base import BaseEstimator, NotFittedError
 from xpnet.backends import device_context, to_numpy
 from xpnet.estimators.fitting import _Fitting
-from xpnet.core.forward import forward
+from xpnet.training.inference import predict_in_chunks
 from xpnet.estimators.inputs import check_X, is_backend_array
 
 __all__ = ["_BaseMLP"]  # for xpnet.estimators
@@ -27,6 +28,9 @@ class _BaseMLP(_Fitting, BaseEstimator):
     :class:`xpnet.fitting._Fitting`), predicting, persistence."""
 
     _kind_of_estimator = ""
+    # rows per block of the prediction pass; None: sized to the activation budget of
+    # predict_in_chunks (set on an instance to force a block size, e.g. in tests)
+    _chunk_rows: int | None = None
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: Any = "relu", *,
                  solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
@@ -105,11 +109,11 @@ class _BaseMLP(_Fitting, BaseEstimator):
                                      zip(range(1, net.L + 1), vals)):
             raise ValueError(f"{name} must be {net.L} arrays of shapes "
                              f"{[tuple(shape(l)) for l in range(1, net.L + 1)]}")
-        for l, v in zip(range(1, net.L + 1), vals):
+        for l, v in zip(range(1, net.L + 1), vals):  # written into the parameter buffer
             if is_W:
-                net.W[l] = net.backend.asarray(np.ascontiguousarray(v.T))
+                net.W[l][...] = net.backend.asarray(np.ascontiguousarray(v.T))
             else:
-                net.b[l] = net.backend.asarray(v.reshape(-1, 1))
+                net.b[l][...] = net.backend.asarray(v.reshape(-1, 1))
         if hasattr(self, "_optimizer"):  # its state was for the old arrays' values only
             del self._optimizer
 
@@ -154,15 +158,25 @@ class _BaseMLP(_Fitting, BaseEstimator):
         return f"{type(self).__name__}({', '.join(parts)})"
 
     # ------------------------------------------------------------------ predicting
-    def _forward(self, X: Any) -> tuple[Any, bool]:
-        """A[L] (n[L], m) for X on the model's backend, and whether X was a backend array."""
+    def _predict(self, X: Any, finish: Callable[[Any], Any],
+                 chunk_rows: int | None = None) -> tuple[Any, bool]:
+        """finish(A[L]) for X, computed over blocks of rows (one block's activations at a time,
+        :func:`xpnet.training.inference.predict_in_chunks`): an (n_samples, ...) array on the
+        model's backend, and whether X was a backend array.
+
+        ``finish`` maps an A[L] block (n[L], rows) to that block's rows of the result, on the
+        device; ``chunk_rows`` None: ``self._chunk_rows``, or (None too) blocks sized to a fixed
+        activation budget.
+        """
         self._check_fitted()
         net = self._net
         Xd = check_X(X, net.backend, self._dtype, n_features=self.n_features_in_,
                      estimator=type(self).__name__)
         with device_context(net.backend), np.errstate(over="ignore", invalid="ignore"):
-            AL, _ = forward(Xd.T, net.W, net.b, net.g, xp=net.backend.xp)
-        return AL, is_backend_array(X)
+            out = predict_in_chunks(net.W, net.b, net.g, net.backend, Xd, finish,
+                                    chunk_rows=self._chunk_rows if chunk_rows is None
+                                    else chunk_rows)
+        return out, is_backend_array(X)
 
     @staticmethod
     def _out(A: Any, native: bool) -> Any:

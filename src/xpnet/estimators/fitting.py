@@ -18,9 +18,10 @@ from xpnet.io import modelfile
 from xpnet.estimators.sklearn_base import ConvergenceWarning
 from xpnet.backends import Backend, device_context, is_out_of_memory, to_numpy
 from xpnet.estimators.params import _Config, _number
-from xpnet.core.initializers import default_init, initialize_parameters
+from xpnet.core.initializers import default_init
+from xpnet.functional import initialize_parameters
 from xpnet.estimators.inputs import Target, check_X, is_backend_array, resolve_backend
-from xpnet.core.optimizers import LearningRateSchedule, make_optimizer
+from xpnet.core.optimizers import LearningRateSchedule
 from xpnet.training.loop import (DeviceMemoryError, Network, Progress, Settings, Trainer, memory_estimate,
                        out_of_memory)
 from xpnet.estimators.holdout import _fingerprint, _split, _train_and_validation, _validation
@@ -261,9 +262,9 @@ class _Fitting:
 
     def _new_optimizer(self, cfg: _Config, net: Network) -> Any:
         if cfg.solver == "sgd":
-            return make_optimizer("sgd", net.params(), learning_rate=cfg.lr,
+            return net.optimizer("sgd", learning_rate=cfg.lr,
                                   momentum=cfg.momentum, nesterov=bool(self.nesterovs_momentum))
-        return make_optimizer("adam", net.params(), learning_rate=cfg.lr, beta_1=cfg.beta_1,
+        return net.optimizer("adam", learning_rate=cfg.lr, beta_1=cfg.beta_1,
                               beta_2=cfg.beta_2, epsilon=cfg.epsilon)
 
     def _publish(self) -> None:

@@ -81,35 +81,47 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict(self, X: Any) -> Any:
         """The class labels (n_samples,), or a 0/1 indicator (n_samples, n_labels) for a
         multilabel model; a backend array stays on its device (numeric labels)."""
-        AL, native = self._forward(X)
+        self._check_fitted()
         xp = self._net.backend.xp
         kind = self._target_kind
         if kind == "multilabel":
-            P = xp.astype(AL > 0.5, xp.int64)
-            return self._out(xp.permute_dims(P, (1, 0)), native)
-        idx = xp.argmax(AL, axis=0) if kind == "multiclass" else xp.astype(AL[0, :] > 0.5,
-                                                                              xp.int64)
-        if native and self.classes_.dtype.kind in "biuf":
-            return xp.take(self._net.backend.asarray(self.classes_), idx, axis=0)
+            def indicator(AL: Any) -> Any:
+                return xp.permute_dims(xp.astype(AL > 0.5, xp.int64), (1, 0))
+            P, native = self._predict(X, indicator)
+            return self._out(P, native)
+        if kind == "multiclass":
+            def index(AL: Any) -> Any:
+                return xp.argmax(AL, axis=0)
+        else:
+            def index(AL: Any) -> Any:
+                return xp.astype(AL[0, :] > 0.5, xp.int64)
+        if is_backend_array(X) and self.classes_.dtype.kind in "biuf":
+            C = self._net.backend.asarray(self.classes_)
+            labels, _ = self._predict(X, lambda AL: xp.take(C, index(AL), axis=0))
+            return labels
+        idx, _ = self._predict(X, index)
         return self.classes_[to_numpy(idx)]
 
     def predict_proba(self, X: Any) -> Any:
         """Probabilities (n_samples, n_classes) in the order of ``classes_``."""
-        AL, native = self._forward(X)
+        self._check_fitted()
         xp = self._net.backend.xp
         if self._target_kind == "binary":
-            p = AL[0, :]
-            P = xp.stack([1.0 - p, p], axis=1)
+            def finish(AL: Any) -> Any:
+                p = AL[0, :]
+                return xp.stack([1.0 - p, p], axis=1)
         else:
-            P = xp.permute_dims(AL, (1, 0))
+            def finish(AL: Any) -> Any:
+                return xp.permute_dims(AL, (1, 0))
+        P, native = self._predict(X, finish)
         return self._out(P, native)
 
     def predict_log_proba(self, X: Any) -> Any:
         """log(predict_proba(X))."""
         P = self.predict_proba(X)
-        if isinstance(P, np.ndarray):
+        if isinstance(P, np.ndarray):  # P is ours (a fresh array): log in place if writable
             with np.errstate(divide="ignore"):
-                return np.log(P)
+                return np.log(P, out=P if P.flags.writeable else None)
         return self._net.backend.xp.log(P)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
@@ -158,9 +170,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def predict(self, X: Any) -> Any:
         """Predictions (n_samples,) or (n_samples, n_outputs)."""
-        AL, native = self._forward(X)
+        self._check_fitted()
         xp = self._net.backend.xp
-        P = AL[0, :] if AL.shape[0] == 1 else xp.permute_dims(AL, (1, 0))
+        if self._net.W[self._net.L].shape[0] == 1:  # one output: (n_samples,)
+            def finish(AL: Any) -> Any:
+                return AL[0, :]
+        else:
+            def finish(AL: Any) -> Any:
+                return xp.permute_dims(AL, (1, 0))
+        P, native = self._predict(X, finish)
         return self._out(P, native)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:

@@ -28,7 +28,7 @@ import numpy as np
 
 from xpnet.io import container as serialization
 from xpnet.backends import Backend, BackendError, get_backend, to_numpy
-from xpnet.core.optimizers import LearningRateSchedule, Optimizer, make_optimizer
+from xpnet.core.optimizers import LearningRateSchedule, Optimizer
 from xpnet.training.loop import Network, Progress
 
 __all__ = ["check_resumable", "device_network", "device_optimizer", "host_network",
@@ -160,7 +160,7 @@ def device_optimizer(state: Mapping[str, Any], net: Network) -> Optimizer:
         kw = {"beta_1": state["beta_1"], "beta_2": state["beta_2"], "epsilon": state["epsilon"]}
     else:
         raise ValueError(f"unknown optimizer {name!r} in the saved state")
-    opt = make_optimizer(name, net.params(), learning_rate=state["learning_rate_init"], **kw)
+    opt = net.optimizer(name, learning_rate=state["learning_rate_init"], **kw)
     opt.load_state_dict(dict(state))
     return opt
 

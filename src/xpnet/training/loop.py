@@ -1,17 +1,18 @@
 """The training loop: epochs of mini-batch steps with the data on the device.
 
     each epoch:  order = rng.permutation(n)                (seeded host generator, moved once)
-        each batch B of the order (m_B examples):
-            A[L], cache = forward(X[:, B], W, b, g, D)     D: host-drawn dropout masks
-            J_B = J(Z[L], Y[:, B]) + (alpha / 2 m_B) sum_l ||W[l]||^2
-            dW, db = backward(...);  dW[l] += (alpha / m_B) W[l];  clip by global norm
-            optimizer.step([W, b], [dW, db])
-            S := S + m_B J_B                               (a 0-d array on the device)
+                 X, Y := X[order], Y[order]                (once; batches are contiguous slices)
+                 seed = rng.integers(2^63)                 (with dropout: the epoch's mask seed)
+        each batch B = rows a:b (m_B examples):
+            S := train_step(X[a:b].T, Y[a:b].T, S)         (xpnet.core.step: forward, m_B J_B,
+                                                            backward, L2, clipping, optimizer,
+                                                            on flat buffers, masks drawn on
+                                                            the device from (seed, step, l))
         loss = S / n      <- the epoch's only read from the device, together with the
                              validation loss and score and a finiteness flag of W, b
 
-The equations are the core's (:mod:`xpnet.forward`, :mod:`xpnet.backward`,
-:mod:`xpnet.regularization`, :mod:`xpnet.optimizers`); this module only drives them, keeps
+The equations are the core's (:mod:`xpnet.core.step` and what it calls); this module only
+drives them through the backend's kernels, keeps
 the bookkeeping scikit-learn's ``_fit_stochastic`` keeps, and makes a run survive what
 happens to long runs: divergence (stopped with the last finite parameters), Ctrl-C (stopped
 after the current batch) and running out of device memory (a clear error).
@@ -30,61 +31,82 @@ from typing import Any, Callable
 
 import numpy as np
 
-from xpnet.backends import fastpath
-from xpnet.errors import DeviceMemoryError, DivergenceError
 from xpnet.backends import Backend, device_context, is_out_of_memory, to_numpy
-from xpnet.core.backward import backward
 from xpnet.core.forward import forward
-from xpnet.core.optimizers import LearningRateSchedule, Optimizer
-from xpnet.core.regularization import add_weight_decay, clip_by_global_norm, dropout_masks, l2_cost
-from xpnet.core.step import compute_cost
+from xpnet.core.optimizers import LearningRateSchedule, Optimizer, make_optimizer
+from xpnet.core.params import ParamBuffer, layer_shapes
+from xpnet.core.random import dropout_keys
+from xpnet.core.step import train_step
+from xpnet.errors import DeviceMemoryError, DivergenceError
 
 __all__ = ["DeviceMemoryError", "DivergenceError", "Network", "Progress", "Settings", "Trainer",
            "memory_estimate", "validation_score"]
 
 
 # --------------------------------------------------------------------------- the network
-@dataclass
 class Network:
-    """W[l], b[l] (l = 1..L) on ``backend``, activations ``g`` (hidden ones, then the output)."""
+    """W[l], b[l] (l = 1..L) on ``backend``, activations ``g`` (hidden ones, then the output).
 
-    W: dict[int, Any]
-    b: dict[int, Any]
-    g: list[str]
-    backend: Backend
+    The parameters live in one :class:`ParamBuffer` ``theta`` (a flat buffer of views where
+    the backend allows it); ``W`` and ``b`` are its views, keyed by layer. Write into them
+    (``assign``, or ``W[l][...] = ...``); rebinding an entry of the dicts changes nothing.
+    """
+
+    def __init__(self, W: dict[int, Any], b: dict[int, Any], g: list[str],
+                 backend: Backend) -> None:
+        self.g, self.backend = list(g), backend
+        L = len(W)
+        dims = [int(W[1].shape[1])] + [int(W[l].shape[0]) for l in range(1, L + 1)]
+        with backend.device_context():
+            self.theta = ParamBuffer.zeros(layer_shapes(dims), xp=backend.xp, dtype=W[1].dtype,
+                                           device=backend.device, flat=backend.supports_views)
+            self.assign(W, b)
+
+    @property
+    def W(self) -> dict[int, Any]:
+        return self.theta.W
+
+    @property
+    def b(self) -> dict[int, Any]:
+        return self.theta.b
 
     @property
     def L(self) -> int:
-        return len(self.W)
+        return self.theta.L
 
     @property
     def dims(self) -> list[int]:
-        return [int(self.W[1].shape[1])] + [int(self.W[l].shape[0]) for l in range(1, self.L + 1)]
+        W = self.W
+        return [int(W[1].shape[1])] + [int(W[l].shape[0]) for l in range(1, self.L + 1)]
+
+    @property
+    def kernels(self) -> Any:
+        return self.backend.kernels
 
     def params(self) -> list[Any]:
         """[W[1], ..., W[L], b[1], ..., b[L]]: scikit-learn's coefs_ + intercepts_ order."""
-        return [self.W[l] for l in range(1, self.L + 1)] + [self.b[l] for l in range(1, self.L + 1)]
+        return list(self.theta.arrays)
 
     def copy(self) -> tuple[dict[int, Any], dict[int, Any]]:
         """Copies of W and b on the device."""
         xp = self.backend.xp
-        return ({l: xp.asarray(w, copy=True) for l, w in self.W.items()},
-                {l: xp.asarray(v, copy=True) for l, v in self.b.items()})
+        with self.backend.device_context():
+            return ({l: xp.asarray(w, copy=True) for l, w in self.W.items()},
+                    {l: xp.asarray(v, copy=True) for l, v in self.b.items()})
 
     def assign(self, W: dict[int, Any], b: dict[int, Any]) -> None:
-        """Make (copies of) ``W``, ``b`` the parameters."""
-        xp = self.backend.xp
-        self.W = {l: xp.asarray(w, copy=True) for l, w in W.items()}
-        self.b = {l: xp.asarray(v, copy=True) for l, v in b.items()}
+        """Copy ``W``, ``b`` (arrays on this backend and device) into the parameters."""
+        L = self.L
+        self.theta.assign([*(W[l] for l in range(1, L + 1)), *(b[l] for l in range(1, L + 1))])
 
     def all_finite(self) -> Any:
         """1 if every entry of every W[l], b[l] is finite, else 0 (0-d array, no host read)."""
-        xp = self.backend.xp
-        flag = None
-        for p in self.params():
-            f = xp.all(xp.isfinite(p))
-            flag = f if flag is None else xp.logical_and(flag, f)
-        return flag
+        return self.kernels.all_finite(self.theta.segments, xp=self.backend.xp)
+
+    def optimizer(self, name: str, **kw: Any) -> Optimizer:
+        """``make_optimizer(name, theta, **kw)`` updating this network through its kernels."""
+        return make_optimizer(name, self.theta, xp=self.backend.xp, kernels=self.kernels,
+                              backend=self.backend, **kw)
 
 
 def validation_score(AL: Any, Y: Any, kind: str, *, xp: Any) -> Any:
@@ -230,35 +252,19 @@ class Trainer:
         self.stop_reason: str | None = None
         self.n = int(X.shape[0])
         self._interrupt = _InterruptFlag()
-        self._fast: Any = None  # fastpath on NumPy, set by run()
-        self._ws: Any = None    # its workspace, held while run() runs
+        self._ws: Any = None     # the kernels' workspace, held while run() runs
+        self._grads: Any = None  # dW[l], db[l]: a ParamBuffer of theta's layout
 
     # ---------------------------------------------------------------- one step, one epoch
-    def _step(self, Xb: Any, Yb: Any, m: int, xp: Any, net: Network, params: list[Any],
-              ls: range) -> Any:
-        s = self.settings
-        W, b, g = net.W, net.b, net.g
-        L = len(ls)
-        D = (dropout_masks(self._dims, m, s.dropout, self.rng, net.backend, self._dtype)
-             if s.dropout else None)
-        fast, ws = self._fast, self._ws
-        if fast is not None:  # NumPy: A[L], the cache, dW, db live in ws until the next step
-            AL, cache = fast.forward(Xb, W, b, g, D, ws)
-        else:
-            AL, cache = forward(Xb, W, b, g, D=D, xp=xp)
-        J = compute_cost(cache.Z[L], Yb, g[L - 1], xp=xp)
-        if s.alpha:
-            J = J + l2_cost(W, s.alpha, m, xp=xp)
-        if fast is not None:
-            dW, db = fast.backward(Yb, W, cache, g, D, ws)
-        else:
-            dW, db = backward(Yb, W, cache, g, D=D, xp=xp)
-        if s.alpha:
-            add_weight_decay(dW, W, s.alpha, m)
-        if s.clip_norm is not None:
-            clip_by_global_norm(dW, db, s.clip_norm, xp=xp)
-        self.optimizer.step(params, [dW[l] for l in ls] + [db[l] for l in ls])
-        return J
+    def _step(self, Xb: Any, Yb: Any, total: Any, step: int, seed: int | None) -> Any:
+        s, net = self.settings, self.net
+        keep = keys = None
+        if s.dropout and seed is not None:
+            keep = [1.0 - r for r in s.dropout]
+            keys = lambda l: dropout_keys(seed, step, l)  # noqa: E731
+        return train_step(Xb, Yb, net.theta, self._grads, net.g, self.optimizer, total,
+                          xp=net.backend.xp, kernels=net.kernels, ws=self._ws, alpha=s.alpha,
+                          clip_norm=s.clip_norm, keep=keep, keys=keys)
 
     def _epoch(self, check_each: bool = False) -> tuple[Any, int, int | None]:
         """Run one epoch: (sum of m_B J_B on the device, batches done, first bad batch or None).
@@ -267,59 +273,48 @@ class Trainer:
         batch and stops before the first step whose loss or result is not finite.
         """
         net, xp, s = self.net, self.net.backend.xp, self.settings
+        K, ws = net.kernels, self._ws
         X, Y, n, bs = self.X, self.Y, self.n, s.batch_size
-        params, ls = net.params(), range(1, net.L + 1)
-        order = None
-        if s.shuffle:
+        if s.shuffle:  # permuted once; every batch is then a contiguous slice
             order = net.backend.asarray(self.rng.permutation(n))
+            X = K.take_rows(X, order, xp=xp, ws=ws, role="X")
+            Y = K.take_rows(Y, order, xp=xp, ws=ws, role="Y")
+        seed = int(self.rng.integers(0, 2 ** 63)) if s.dropout else None
         total = None
         done = 0
         for start in range(0, n, bs):
             stop = min(start + bs, n)
-            m = stop - start
-            if order is None:
-                Xb, Yb = X[start:stop, :].T, Y[start:stop, :].T
-            elif self._ws is not None:  # NumPy: gather the batch into the workspace
-                idx = order[start:stop]
-                Xb, Yb = self._gather(X, idx, "X").T, self._gather(Y, idx, "Y").T
-            else:
-                idx = order[start:stop]
-                Xb, Yb = xp.take(X, idx, axis=0).T, xp.take(Y, idx, axis=0).T
+            Xb, Yb = X[start:stop, :].T, Y[start:stop, :].T
             if check_each:
                 before = net.copy(), self.optimizer.state_dict()
-            J = self._step(Xb, Yb, m, xp, net, params, ls)
-            if check_each and not (math.isfinite(float(J)) and bool(net.all_finite())):
-                (W, b), state = before
-                net.assign(W, b)
-                self.optimizer.load_state_dict(state)
-                return total, done, done + 1
-            total = J * m if total is None else total + J * m
+                S = self._step(Xb, Yb, None, done, seed)
+                if not (math.isfinite(float(S)) and bool(net.all_finite())):
+                    (W, b), state = before
+                    net.assign(W, b)
+                    self.optimizer.load_state_dict(state)
+                    return total, done, done + 1
+                total = K.accumulate(total, S, 1.0, xp=xp)
+            else:
+                total = self._step(Xb, Yb, total, done, seed)
             done += 1
             if self._interrupt.raised:
                 break
         return total, done, None
-
-    def _gather(self, A: Any, idx: Any, role: str) -> Any:
-        """A[idx, :] (rows of the order) copied into the workspace: the same values as
-        ``take``, without a fresh (m, n) array every step."""
-        buf = self._ws.out(("batch", role), (int(idx.shape[0]), int(A.shape[1])), A.dtype)
-        return np.take(A, idx, axis=0, out=buf, mode="wrap")  # "raise" would copy via a buffer
 
     # ---------------------------------------------------------------- the epochs
     def run(self) -> str:
         """Run the epochs; returns why it stopped: "max_iter", "converged", "interrupted" or
         "epoch" (partial_fit's single epoch). Raises DivergenceError / DeviceMemoryError.
 
-        On NumPy the steps run through :mod:`xpnet.fastpath` with one workspace held for
-        this call and dropped when it returns: the gathered batch, Z, A, dZ, dW and db are
-        reused from step to step rather than allocated afresh (glibc would return and re-map
-        those large blocks, page faults every step). Nothing that outlives a step points there.
+        The kernels' workspace (NumPy: the permuted data, Z, A, dZ, dA) is held for this call
+        and dropped when it returns; nothing that outlives a step points there.
         """
         s, p, net = self.settings, self.progress, self.net
         self._dims = net.dims
         self._dtype = str(net.W[1].dtype).rsplit(".", 1)[-1]
-        self._fast = fastpath.for_namespace(net.backend.xp)
-        self._ws = self._fast.workspace() if self._fast is not None else None
+        self._ws = net.kernels.workspace()
+        with net.backend.device_context():
+            self._grads = net.theta.zeros_like(xp=net.backend.xp)
         bar = None
         if s.verbose:
             bar = _progress_bar(s.max_iter if not s.incremental else p.n_iter + 1, p.n_iter,
@@ -329,7 +324,7 @@ class Trainer:
                     np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 reason = self._run(bar)
         finally:
-            self._ws = None  # the scratch arrays go with the call
+            self._ws = self._grads = None  # the scratch arrays go with the call
             if bar is not None:
                 bar.close()
         self.stop_reason = reason
@@ -368,9 +363,10 @@ class Trainer:
                 return "interrupted"
             values = [total / self.n]
             if self.X_val is not None:
-                AL, cache = forward(self.X_val.T, net.W, net.b, net.g, xp=xp)
+                AL, cache = forward(self.X_val.T, net.W, net.b, net.g, xp=xp,
+                                    kernels=net.kernels)
                 Yv = self.Y_val.T
-                values.append(compute_cost(cache.Z[net.L], Yv, net.g[-1], xp=xp))
+                values.append(net.kernels.cost(cache.Z[net.L], Yv, net.g[-1], xp=xp))
                 values.append(validation_score(AL, Yv, s.kind, xp=xp))
             values.append(net.all_finite())
             dt = net.W[1].dtype

@@ -1,0 +1,73 @@
+"""The array-api-strict backend: the standard's reference namespace, pinned to 2024.12."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from xpnet.backends.base import Backend, to_host
+from xpnet.errors import BackendError
+
+__all__ = ["STRICT_API_VERSION", "StrictBackend"]
+
+STRICT_API_VERSION = "2024.12"
+
+
+class StrictBackend(Backend):
+    """array-api-strict on one of its (real or fake) devices. The standard leaves views
+    unspecified, so code must not rely on in-place writes through a slice or reshape."""
+
+    name = "array_api_strict"
+    supports_views = False
+
+    @classmethod
+    def _probe(cls) -> tuple[bool, str]:
+        import array_api_strict
+
+        return True, f"array_api_strict {array_api_strict.__version__}"
+
+    @classmethod
+    def _namespace(cls) -> Any:
+        import array_api_strict as xp
+
+        xp.set_array_api_strict_flags(api_version=STRICT_API_VERSION)
+        return xp
+
+    @classmethod
+    def parse_device(cls, device: Any) -> Any:
+        import array_api_strict
+
+        if device is None:
+            return array_api_strict.Device("CPU_DEVICE")
+        if isinstance(device, array_api_strict.Device):
+            return device
+        try:
+            return array_api_strict.Device(device)
+        except Exception as exc:
+            raise BackendError(f"backend 'array_api_strict' cannot use device {device!r}: "
+                               f"{exc}") from None
+
+    @classmethod
+    def _devices(cls, describe: bool) -> list[str]:
+        info = cls.namespace().__array_namespace_info__()
+        return [str(getattr(d, "_device", d)) for d in info.devices()]
+
+    @staticmethod
+    def is_array(x: Any) -> bool:
+        return type(x).__module__.startswith("array_api_strict")
+
+    @staticmethod
+    def device_of(x: Any) -> Any:
+        return x.device
+
+    def asarray(self, x: Any, dtype: Any = None) -> Any:
+        if self.is_array(x):
+            x = to_host(x)
+        if dtype is not None and not isinstance(dtype, type(self.xp.float64)):
+            dtype = getattr(self.xp, np.dtype(dtype).name)
+        return self.xp.asarray(np.asarray(x), dtype=dtype, device=self.device)
+
+    @staticmethod
+    def to_numpy(x: Any) -> np.ndarray:
+        return np.from_dlpack(x)

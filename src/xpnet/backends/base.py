@@ -1,0 +1,189 @@
+"""The Backend base class: what every backend offers, and the behaviour they share.
+
+A backend is one array library on one device. Each library is a subclass (``numpy.py``,
+``cupy.py``, ``torch.py``, ``array_api_strict.py``) that imports its library lazily, inside
+its methods; ``is_array`` never imports it at all (einops' ``_backends`` pattern).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from functools import cached_property, lru_cache
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+__all__ = ["Backend", "cuda_labels", "instance_of", "to_host"]
+
+
+def instance_of(x: Any, module: str, attr: str) -> bool:
+    """Whether ``x`` is a ``module.attr`` instance, without importing ``module``: an object of
+    a library that is not loaded cannot be one of its arrays."""
+    cls = getattr(sys.modules.get(module), attr, None)
+    return isinstance(cls, type) and isinstance(x, cls)
+
+
+def to_host(x: Any) -> Any:
+    """Any backend's array as NumPy, through ``xpnet.backends.to_numpy`` looked up at call
+    time: one patch of that function then sees every device-to-host copy xpnet makes."""
+    return sys.modules["xpnet.backends"].to_numpy(x)
+
+
+class Backend:
+    """A backend and device: its array namespace ``xp`` and how to move arrays there.
+
+    Make one with :func:`xpnet.backends.get_backend`; ``device`` is the library's own device
+    object. Instances are immutable, equal (and hash equal) by ``(name, device)``.
+    """
+
+    name: ClassVar[str] = ""
+    #: Slices and reshapes of a 1-D array are views that in-place updates write through.
+    supports_views: ClassVar[bool] = True
+
+    def __init__(self, device: Any) -> None:
+        object.__setattr__(self, "device", device)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {key!r}")
+
+    def __delattr__(self, key: str) -> None:
+        raise AttributeError(f"cannot delete field {key!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.device,)
+
+    # ------------------------------------------------------------------ identity
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Backend):
+            return NotImplemented
+        return (self.name, self.device) == (other.name, other.device)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.device))
+
+    def __repr__(self) -> str:
+        return f"Backend(name={self.name!r}, device={self.device!r})"
+
+    def __str__(self) -> str:
+        return f"{self.name}, device={self.device}"
+
+    # ------------------------------------------------------------------ library
+    @classmethod
+    @lru_cache(maxsize=None)
+    def probe(cls) -> tuple[bool, str]:
+        """(usable, reason) for this backend here; never raises, and caches its answer."""
+        try:
+            return cls._probe()
+        except ImportError as exc:
+            return False, f"{cls.name} is not installed ({exc})"
+        except Exception as exc:  # a broken install must not crash detection
+            return False, f"{cls.name} failed to import: {type(exc).__name__}: {exc}"
+
+    @classmethod
+    def _probe(cls) -> tuple[bool, str]:
+        raise NotImplementedError
+
+    @classmethod
+    @lru_cache(maxsize=None)
+    def namespace(cls) -> Any:
+        """The library's array API namespace (imported on first use)."""
+        return cls._namespace()
+
+    @classmethod
+    def _namespace(cls) -> Any:
+        raise NotImplementedError
+
+    @property
+    def xp(self) -> Any:
+        """The array namespace."""
+        return type(self).namespace()
+
+    @classmethod
+    def parse_device(cls, device: Any) -> Any:
+        """The library's own device object for a user's ``device`` argument."""
+        raise NotImplementedError
+
+    @classmethod
+    def devices(cls, describe: bool = False) -> list[str]:
+        """The devices here, spelled as ``get_backend(name, device)`` accepts them; ``[]`` when
+        the backend is not usable. Never raises."""
+        try:
+            return cls._devices(describe) if cls.probe()[0] else []
+        except Exception:
+            return []
+
+    @classmethod
+    def _devices(cls, describe: bool) -> list[str]:
+        return []
+
+    @staticmethod
+    def is_array(x: Any) -> bool:
+        """Whether ``x`` is an array of this library; never imports the library."""
+        return False
+
+    @staticmethod
+    def device_of(x: Any) -> Any:
+        """The device object of one of this library's arrays."""
+        raise NotImplementedError
+
+    @classmethod
+    def is_out_of_memory(cls, exc: BaseException) -> bool:
+        """Whether ``exc`` is one of this library's out-of-memory errors."""
+        return isinstance(exc, MemoryError)
+
+    @classmethod
+    def synchronize_all(cls) -> None:
+        """Wait for all work queued on every device of this library (if loaded)."""
+
+    # ------------------------------------------------------------------ arrays
+    def asarray(self, x: Any, dtype: Any = None) -> Any:
+        """Move ``x`` (NumPy, a Python sequence, or any backend's array) to this backend/device."""
+        raise NotImplementedError
+
+    @staticmethod
+    def to_numpy(x: Any) -> np.ndarray:
+        """A NumPy copy (or view) of one of this library's arrays, on the host."""
+        return np.asarray(x)
+
+    def dtype(self, name: Any) -> Any:
+        """The namespace's dtype for ``"float32"`` / ``"float64"`` / ``numpy.float32`` ..."""
+        return getattr(self.xp, np.dtype(name).name)
+
+    def owns(self, x: Any) -> bool:
+        """Whether ``x`` is an array of this backend on this backend's device."""
+        return self.is_array(x) and self.device_of(x) == self.device
+
+    def synchronize(self) -> None:
+        """Block until all work queued on this backend's device is done (for timing)."""
+
+    def device_context(self) -> Any:
+        """A context making this device current (CuPy allocates on the current device)."""
+        return contextlib.nullcontext()
+
+    # ------------------------------------------------------------------ kernels
+    @cached_property
+    def kernels(self) -> Any:
+        """This backend's kernels, made once per instance by :meth:`make_kernels`."""
+        return self.make_kernels()
+
+    def make_kernels(self) -> Any:
+        """The kernels (compute routines) this backend runs: the portable ones by default."""
+        from xpnet.core.kernels import Kernels
+
+        return Kernels()
+
+
+def cuda_labels(count: int, gpu_name: Callable[[int], str], describe: bool,
+                found: list[str]) -> list[str]:
+    """Append ``"cuda:i"`` (with ``" (GPU name)"`` when ``describe``) for each of ``count``
+    devices to ``found``; a name that cannot be read is left out, not the device."""
+    for i in range(count):
+        label = f"cuda:{i}"
+        if describe:
+            try:
+                label += f" ({gpu_name(i)})"
+            except Exception:
+                pass
+        found.append(label)
+    return found

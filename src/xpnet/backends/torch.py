@@ -1,0 +1,116 @@
+"""The PyTorch backend: torch tensors on the CPU or a CUDA device."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+from xpnet.backends.base import Backend, cuda_labels, instance_of, to_host
+from xpnet.errors import BackendError
+
+__all__ = ["TorchBackend"]
+
+
+class TorchBackend(Backend):
+    """PyTorch (through array-api-compat's namespace); ``device`` is a ``torch.device``."""
+
+    name = "torch"
+    supports_views = True
+
+    @classmethod
+    def _probe(cls) -> tuple[bool, str]:
+        import torch
+
+        return True, f"torch {torch.__version__}"
+
+    @classmethod
+    def _namespace(cls) -> Any:
+        import array_api_compat.torch as xp
+
+        return xp
+
+    @classmethod
+    def parse_device(cls, device: Any) -> Any:
+        import torch
+
+        if isinstance(device, int) and not isinstance(device, bool):
+            device = f"cuda:{device}"
+        try:
+            dev = torch.device("cpu" if device is None else device)
+        except (RuntimeError, TypeError) as exc:
+            raise BackendError(f"backend 'torch' cannot use device {device!r}: {exc}") from None
+        if dev.type == "cuda":
+            if not torch.cuda.is_available():
+                raise BackendError(f"device {device!r} asked for, but torch sees no CUDA "
+                                   "device. Use device='cpu'.")
+            if (dev.index or 0) >= torch.cuda.device_count():
+                raise BackendError(f"CUDA device {dev.index} does not exist: "
+                                   f"{torch.cuda.device_count()} device(s) are visible")
+        return dev
+
+    @classmethod
+    def _devices(cls, describe: bool) -> list[str]:
+        found = ["cpu"]
+        try:
+            import torch
+
+            n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            cuda_labels(n, torch.cuda.get_device_name, describe, found)
+        except Exception:
+            pass
+        return found
+
+    @staticmethod
+    def is_array(x: Any) -> bool:
+        return instance_of(x, "torch", "Tensor")
+
+    @staticmethod
+    def device_of(x: Any) -> Any:
+        return x.device
+
+    @classmethod
+    def is_out_of_memory(cls, exc: BaseException) -> bool:
+        if isinstance(exc, MemoryError):
+            return True
+        oom = getattr(getattr(sys.modules.get("torch"), "cuda", None), "OutOfMemoryError", None)
+        if oom is not None and isinstance(exc, oom):
+            return True
+        if isinstance(exc, RuntimeError):  # torch's CPU allocator raises a RuntimeError
+            text = str(exc).lower()
+            return "out of memory" in text or "can't allocate memory" in text
+        return False
+
+    @classmethod
+    def synchronize_all(cls) -> None:
+        if "torch" in sys.modules:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+
+    def asarray(self, x: Any, dtype: Any = None) -> Any:
+        import torch
+
+        if not self.is_array(x):
+            x = to_host(x)
+        if dtype is not None and not isinstance(dtype, torch.dtype):
+            dtype = getattr(torch, np.dtype(dtype).name)
+        return torch.as_tensor(x, dtype=dtype, device=self.device)
+
+    @staticmethod
+    def to_numpy(x: Any) -> np.ndarray:
+        return x.detach().cpu().numpy()
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize(self.device)
+
+    def make_kernels(self) -> Any:
+        """:class:`xpnet.backends.torch_kernels.TorchKernels` (imported here: torch loads lazily)."""
+        from xpnet.backends.torch_kernels import TorchKernels
+
+        return TorchKernels()

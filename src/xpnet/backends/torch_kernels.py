@@ -1,0 +1,119 @@
+"""PyTorch's kernels: the portable equations through torch's own fused operations.
+
+Each method issues as few device operations as PyTorch itself would for the same work (on a
+GPU each is a kernel launch, and a small network's step is bound by launches): the bias in
+the matrix product (``addmm``), ``log_softmax`` for the cost and dZ[L], the activation
+derivatives as one operation each (``threshold_backward``, ``tanh_backward``), gradients
+written by ``mm``/``sum`` straight into the flat gradient buffer (``out=``), and the
+optimizer updates as one to six whole-buffer operations (``add_``, ``lerp_``, ``addcmul_``,
+``addcdiv_``). The algebra is the portable kernels'; only rounding may differ (checked by
+``tests/test_kernels.py`` to 1e-12 in float64 and 1e-5 in float32).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from xpnet.core.kernels import Kernels
+
+__all__ = ["TorchKernels"]
+
+_aten = torch.ops.aten
+
+
+class TorchKernels(Kernels):
+    """The portable kernels with torch's fused operations and ``out=`` buffers."""
+
+    # ------------------------------------------------------------------ forward
+    def linear(self, W: Any, A_prev: Any, b: Any, *, xp: Any, ws: Any, l: int) -> Any:
+        return torch.addmm(b, W, A_prev)
+
+    def linear_activation(self, W: Any, A_prev: Any, b: Any, g: str, *, xp: Any, ws: Any,
+                          l: int) -> tuple[Any, Any]:
+        Z = torch.addmm(b, W, A_prev)
+        if g == "relu":
+            return Z, torch.relu(Z)
+        if g == "tanh":
+            return Z, torch.tanh(Z)
+        if g == "softmax":
+            return Z, torch.softmax(Z, dim=0)
+        if g == "identity":
+            return Z, Z
+        return Z, super().linear_activation(W, A_prev, b, g, xp=xp, ws=ws, l=l)[1]
+
+    # ------------------------------------------------------------------ output layer
+    def output_loss_delta(self, ZL: Any, Y: Any, g: str, *, xp: Any, ws: Any
+                          ) -> tuple[Any, Any]:
+        if g != "softmax":
+            return super().output_loss_delta(ZL, Y, g, xp=xp, ws=ws)
+        # S = -sum Y log softmax(Z);  dZ[L] = (softmax(Z) - Y) / m
+        logP = torch.log_softmax(ZL, dim=0)
+        S = torch.sum(Y * logP).neg_()
+        dZ = torch.sub(torch.exp(logP), Y).mul_(1.0 / ZL.shape[1])
+        return S, dZ
+
+    # ------------------------------------------------------------------ backward
+    def weight_grads(self, dZ: Any, A_prev: Any, *, xp: Any, ws: Any, l: int,
+                     out: tuple[Any, Any] = (None, None)) -> tuple[Any, Any]:
+        dW = torch.mm(dZ, A_prev.T, out=out[0]) if out[0] is not None else torch.mm(dZ, A_prev.T)
+        if out[1] is not None:
+            db = torch.sum(dZ, dim=1, keepdim=True, out=out[1])
+        else:
+            db = torch.sum(dZ, dim=1, keepdim=True)
+        return dW, db
+
+    def back_propagate(self, W: Any, dZ: Any, *, xp: Any, ws: Any, l: int) -> Any:
+        return torch.mm(W.T, dZ)
+
+    def activation_backward(self, dA: Any, Z: Any, A: Any, g: str, *, xp: Any, ws: Any,
+                            l: int) -> Any:
+        if g == "relu":  # A = relu(Z) > 0 exactly where Z > 0
+            return _aten.threshold_backward(dA, A, 0)
+        if g == "tanh":
+            return _aten.tanh_backward(dA, A)
+        if g == "sigmoid":
+            return _aten.sigmoid_backward(dA, A)
+        if g == "identity":
+            return dA
+        return super().activation_backward(dA, Z, A, g, xp=xp, ws=ws, l=l)
+
+    # ------------------------------------------------------------------ whole buffers
+    def sum_of_squares(self, arrays: Sequence[Any], *, xp: Any) -> Any:
+        if len(arrays) == 1 and arrays[0].ndim == 1:
+            return torch.dot(arrays[0], arrays[0])
+        return super().sum_of_squares(arrays, xp=xp)
+
+    def accumulate(self, total: Any, x: Any, scale: float, *, xp: Any) -> Any:
+        if total is None:
+            return x if scale == 1.0 else x * scale
+        return torch.add(total, x, alpha=scale)
+
+    def axpy(self, ys: Sequence[Any], xs: Sequence[Any], a: float, *, xp: Any) -> None:
+        for y, x in zip(ys, xs):
+            y.add_(x, alpha=a)
+
+    def sgd(self, params: Sequence[Any], grads: Sequence[Any], lr: float, *, xp: Any) -> None:
+        for p, g in zip(params, grads):
+            p.add_(g, alpha=-lr)
+
+    def momentum(self, params: Sequence[Any], grads: Sequence[Any], velocities: Sequence[Any],
+                 lr: float, mu: float, nesterov: bool, *, xp: Any) -> None:
+        for p, g, v in zip(params, grads, velocities):
+            v.mul_(mu).sub_(g, alpha=lr)          # v := mu v - lr g
+            if nesterov:
+                p.add_(v, alpha=mu).sub_(g, alpha=lr)  # p := p + mu v - lr g
+            else:
+                p.add_(v)
+
+    def adam(self, params: Sequence[Any], grads: Sequence[Any], ms: Sequence[Any],
+             vs: Sequence[Any], lr_t: float, beta_1: float, beta_2: float, epsilon: float, *,
+             xp: Any) -> None:
+        for p, g, m, v in zip(params, grads, ms, vs):
+            m.lerp_(g, 1.0 - beta_1)                        # m := b1 m + (1-b1) g
+            v.mul_(beta_2).addcmul_(g, g, value=1.0 - beta_2)  # v := b2 v + (1-b2) g^2
+            d = torch.sqrt(v).add_(epsilon)
+            p.addcdiv_(m, d, value=-lr_t)                   # p := p - lr_t m / (sqrt(v) + eps)
+
+
