@@ -55,11 +55,12 @@ class Workspace(dict):
 
 
 class _Fresh:
-    """Stands in for a workspace where none is given: every ``out=`` is None (allocate)."""
+    """Stands in for a workspace where none is given: every ``out`` is a new array, laid out as
+    the workspace's would be (so results are bit for bit those of a run with a workspace)."""
 
     @staticmethod
-    def out(key: Any, shape: tuple[int, ...], dtype: Any) -> None:
-        return None
+    def out(key: Any, shape: tuple[int, ...], dtype: Any) -> Any:
+        return np.empty(shape, dtype)
 
 
 _FRESH = _Fresh()
@@ -67,10 +68,6 @@ _FRESH = _Fresh()
 
 def _out(ws: Any) -> Any:
     return (_FRESH if ws is None else ws).out
-
-
-def _t(buf: Any) -> Any:
-    return None if buf is None else buf.T
 
 
 class NumpyKernels(Kernels):
@@ -125,7 +122,7 @@ class NumpyKernels(Kernels):
             return Z, G
         Z = self.linear(W, A_prev, b, xp=xp, ws=ws, l=l, samples_major=True)
         if g == "relu":
-            return Z, np.maximum(Z, 0.0, out=_t(_out(ws)(("G", l), (m, n), dt)))
+            return Z, np.maximum(Z, 0.0, out=(_out(ws)(("G", l), (m, n), dt).T))
         return Z, ACTIVATIONS[g](Z, xp=np)
 
     def dropout_mask(self, keep: float, keys: tuple[int, int], shape: tuple[int, int],
@@ -138,9 +135,7 @@ class NumpyKernels(Kernels):
         return np.multiply(G, D, out=_out(ws)(("A", l), D.shape, G.dtype) if same else None)
 
     def mask_gradient(self, dA: Any, D: Any, *, xp: Any, ws: Any, l: int) -> Any:
-        if ws is None:
-            return dA * D
-        dA *= D  # dA is this step's temporary (back_propagate's workspace array)
+        dA *= D  # dA is this step's temporary (back_propagate's output)
         return dA
 
     # ------------------------------------------------------------------ output layer
@@ -184,8 +179,8 @@ class NumpyKernels(Kernels):
         if g != "relu":
             return super().activation_backward(dA, Z, A, g, xp=xp, ws=ws, l=l)
         m, n = Z.shape[1], Z.shape[0]
-        mask = np.greater(Z, 0.0, out=_t(_out(ws)(("mask", l), (m, n), bool)))
-        return np.multiply(dA, mask, out=dA if ws is not None else None)
+        mask = np.greater(Z, 0.0, out=(_out(ws)(("mask", l), (m, n), bool).T))
+        return np.multiply(dA, mask, out=dA)  # dA is this step's temporary
 
     # ------------------------------------------------------------------ whole buffers
     def sum_of_squares(self, arrays: Sequence[Any], *, xp: Any) -> Any:

@@ -19,10 +19,10 @@ import sys
 from collections.abc import Sequence
 
 from xpnet.cli.common import PROG, UsageError
-from xpnet.cli.evaluate import _evaluate
-from xpnet.cli.info import _info
+from xpnet.cli.evaluate import run_evaluate
+from xpnet.cli.info import run_info
 from xpnet.cli.parser import build_parser
-from xpnet.cli.train import _train
+from xpnet.cli.train import run_train
 
 __all__ = ["build_parser", "main"]
 
@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a bad option (2, message printed)
         return int(exc.code or 0)
-    command = {"train": _train, "evaluate": _evaluate, "info": _info}[args.command]
+    command = {"train": run_train, "evaluate": run_evaluate, "info": run_info}[args.command]
     try:
         return command(args)
     except UsageError as exc:

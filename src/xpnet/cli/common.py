@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["META_KEY", "PROG", "SPLIT_SEED", "TrainingFailed", "UsageError", "_report",
-           "_user_errors"]
+__all__ = ["META_KEY", "PROG", "SPLIT_SEED", "TrainingFailed", "UsageError", "report",
+           "user_errors"]
 
 PROG = "xpnet"
 SPLIT_SEED = 0  # the held-out split is fixed, so runs with different --seed share one test set
@@ -26,7 +26,7 @@ class TrainingFailed(UsageError):
     status = 1
 
 
-def _user_errors():
+def user_errors():
     """The exception types a user's input causes (reported in one line, not a traceback)."""
     from xpnet.errors import BackendError
     from xpnet.errors import ModelFileError
@@ -34,7 +34,7 @@ def _user_errors():
     return (BackendError, ModelFileError, ValueError, TypeError, ImportError, OSError)
 
 
-def _report(model: Any, ds: Any) -> dict[str, float]:
+def report(model: Any, ds: Any) -> dict[str, float]:
     """Print and return the held-out metrics: accuracy (+ log loss) or R^2 (+ RMSE, MAE)."""
     from xpnet.backends import to_numpy
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import time
 
-from xpnet.cli.common import META_KEY, PROG, SPLIT_SEED, UsageError, _report, _user_errors
+from xpnet.cli.common import META_KEY, PROG, SPLIT_SEED, UsageError, report, user_errors
 
-__all__ = ["_evaluate"]
+__all__ = ["run_evaluate"]
 
 
-def _evaluate(args: argparse.Namespace) -> int:
+def run_evaluate(args: argparse.Namespace) -> int:
     import xpnet
 
     from xpnet.io import container as serialization
@@ -28,7 +28,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         ds = load_dataset(name, test_size=recorded.get("test_size", 0.25),
                           random_state=recorded.get("split_seed", SPLIT_SEED),
                           dtype=dtype if dtype in ("float32", "float64") else "float32")
-    except _user_errors() as exc:
+    except user_errors() as exc:
         raise UsageError(exc) from None
     n_in = getattr(model, "n_features_in_", ds.n_features)
     if n_in != ds.n_features:
@@ -42,6 +42,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"model: {model!r}")
     print(f"dataset: {ds.describe()} (test part)")
     start = time.perf_counter()
-    _report(model, ds)
+    report(model, ds)
     print(f"time: {time.perf_counter() - start:.2f} s")
     return 0

@@ -6,7 +6,7 @@ import argparse
 import platform
 from importlib import metadata
 
-__all__ = ["_info"]
+__all__ = ["run_info"]
 
 
 def _version(dist: str) -> str | None:
@@ -16,7 +16,7 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def _info(args: argparse.Namespace) -> int:
+def run_info(args: argparse.Namespace) -> int:
     from xpnet import __version__
     from xpnet.backends import available_backends, get_backend
     from xpnet.backends import devices

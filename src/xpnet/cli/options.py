@@ -7,11 +7,11 @@ import argparse
 import math
 from typing import Any
 
-__all__ = ["_activation", "_batch_size", "_dataset", "_fraction", "_layers", "_positive",
-           "_test_size"]
+__all__ = ["parse_activation", "parse_batch_size", "parse_dataset", "parse_fraction", "parse_layers", "parse_positive",
+           "parse_test_size"]
 
 
-def _positive(kind: type) -> Any:
+def parse_positive(kind: type) -> Any:
     def parse(text: str) -> Any:
         try:
             value = kind(text)
@@ -25,7 +25,7 @@ def _positive(kind: type) -> Any:
     return parse
 
 
-def _layers(text: str) -> tuple[int, ...]:
+def parse_layers(text: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(s) for s in text.split(","))
     except ValueError:
@@ -35,11 +35,11 @@ def _layers(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def _batch_size(text: str) -> int | str:
-    return "auto" if text == "auto" else _positive(int)(text)
+def parse_batch_size(text: str) -> int | str:
+    return "auto" if text == "auto" else parse_positive(int)(text)
 
 
-def _fraction(text: str) -> float:
+def parse_fraction(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -49,14 +49,14 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _test_size(text: str) -> float:
-    value = _fraction(text)
+def parse_test_size(text: str) -> float:
+    value = parse_fraction(text)
     if value == 0.0:
         raise argparse.ArgumentTypeError("must be in (0, 1), got 0")
     return value
 
 
-def _dataset(text: str) -> str:
+def parse_dataset(text: str) -> str:
     from xpnet.datasets import DATASETS
 
     if text.startswith("mnist:"):
@@ -70,6 +70,6 @@ def _dataset(text: str) -> str:
     return key
 
 
-def _activation(text: str) -> str | list[str]:
+def parse_activation(text: str) -> str | list[str]:
     names = text.split(",")
     return names[0] if len(names) == 1 else names

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from xpnet.cli.common import PROG
-from xpnet.cli.options import _activation, _batch_size, _dataset, _fraction, _layers, _positive, _test_size
+from xpnet.cli.options import parse_activation, parse_batch_size, parse_dataset, parse_fraction, parse_layers, parse_positive, parse_test_size
 
 __all__ = ["build_parser"]
 
@@ -30,27 +30,27 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train an MLP on a dataset and report test accuracy",
                            description="Train on a held-out split of a dataset (no download) "
                            "and print the test accuracy (R^2 for regression) and time.")
-    train.add_argument("--dataset", type=_dataset, default="digits", metavar="NAME",
+    train.add_argument("--dataset", type=parse_dataset, default="digits", metavar="NAME",
                        help="digits (default), breast_cancer, diabetes, synthetic, "
                             "synthetic_regression, or mnist:DIR (IDX files in DIR)")
-    train.add_argument("--layers", type=_layers, default=(256, 128), metavar="N,N,...",
+    train.add_argument("--layers", type=parse_layers, default=(256, 128), metavar="N,N,...",
                        help="hidden layer sizes (default 256,128)")
-    train.add_argument("--activation", type=_activation, default="relu", metavar="NAME[,NAME]",
+    train.add_argument("--activation", type=parse_activation, default="relu", metavar="NAME[,NAME]",
                        help="hidden activation, or one per hidden layer (default relu)")
     train.add_argument("--solver", choices=["adam", "sgd"], default="adam")
-    train.add_argument("--learning-rate", type=_positive(float), default=1e-3, metavar="LR",
+    train.add_argument("--learning-rate", type=parse_positive(float), default=1e-3, metavar="LR",
                        help="initial learning rate (default 0.001)")
-    train.add_argument("--epochs", type=_positive(int), default=100,
+    train.add_argument("--epochs", type=parse_positive(int), default=100,
                        help="maximum number of epochs (default 100)")
-    train.add_argument("--batch-size", type=_batch_size, default="auto", metavar="N",
+    train.add_argument("--batch-size", type=parse_batch_size, default="auto", metavar="N",
                        help="minibatch size, or auto = min(200, n_samples) (default)")
     train.add_argument("--alpha", type=float, default=1e-4, help="L2 penalty (default 1e-4)")
-    train.add_argument("--dropout", type=_fraction, default=0.2, metavar="RATE",
+    train.add_argument("--dropout", type=parse_fraction, default=0.2, metavar="RATE",
                        help="dropout rate on hidden layers (default 0.2; 0 = none)")
     train.add_argument("--early-stopping", action="store_true",
                        help="stop when the score on the validation split stops improving, "
                             "and keep the best weights")
-    train.add_argument("--validation-fraction", type=_fraction, default=0.1, metavar="F",
+    train.add_argument("--validation-fraction", type=parse_fraction, default=0.1, metavar="F",
                        help="share of the training part held out as validation data, scored "
                             "after every epoch (validation loss and score in the progress bar "
                             "and the plot; default 0.1; 0 = none)")
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     train.add_argument("--seed", type=int, default=0,
                        help="random_state of the model (initial weights, shuffling, dropout)")
-    train.add_argument("--test-size", type=_test_size, default=0.25, metavar="F",
+    train.add_argument("--test-size", type=parse_test_size, default=0.25, metavar="F",
                        help="held-out test share (default 0.25; ignored for mnist)")
     train.add_argument("--save", metavar="PATH", help="save the trained model here")
     train.add_argument("--plot", metavar="PNG", help="write the learning curves here "
@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "metrics on the held-out split of the dataset it was trained on (or "
                         "of --dataset).")
     ev.add_argument("model", metavar="MODEL", help="a model file")
-    ev.add_argument("--dataset", type=_dataset, default=None, metavar="NAME",
+    ev.add_argument("--dataset", type=parse_dataset, default=None, metavar="NAME",
                     help="default: the dataset recorded in the model file")
     ev.add_argument("--backend", choices=backends, default=None,
                     help="default: the backend recorded in the model file")

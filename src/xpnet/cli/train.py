@@ -8,9 +8,9 @@ import time
 import warnings
 from typing import Any
 
-from xpnet.cli.common import META_KEY, PROG, SPLIT_SEED, TrainingFailed, UsageError, _report, _user_errors
+from xpnet.cli.common import META_KEY, PROG, SPLIT_SEED, TrainingFailed, UsageError, report, user_errors
 
-__all__ = ["_train"]
+__all__ = ["run_train"]
 
 
 def _validation_split(ds: Any, fraction: float) -> tuple[Any, Any, Any]:
@@ -26,7 +26,7 @@ def _validation_split(ds: Any, fraction: float) -> tuple[Any, Any, Any]:
     return X_fit, y_fit, (X_val, y_val)
 
 
-def _train(args: argparse.Namespace) -> int:
+def run_train(args: argparse.Namespace) -> int:
     from xpnet.backends import get_backend
     from xpnet.datasets import load_dataset
 
@@ -43,7 +43,7 @@ def _train(args: argparse.Namespace) -> int:
 
             require_matplotlib()
         model = _make_estimator(args, ds.task, backend.name)
-    except _user_errors() as exc:
+    except user_errors() as exc:
         raise UsageError(exc) from None
 
     print(f"{PROG} train: {ds.describe()}")
@@ -64,14 +64,14 @@ def _train(args: argparse.Namespace) -> int:
             # --epochs is the user's choice: reaching it is reported below, not warned about.
             warnings.filterwarnings("ignore", category=ConvergenceWarning)
             model.fit(X_fit, y_fit, validation_data=validation)
-    except _user_errors() as exc:
+    except user_errors() as exc:
         raise UsageError(exc) from None
     except (FloatingPointError, MemoryError) as exc:  # xpnet's DivergenceError, DeviceMemoryError
         raise TrainingFailed(f"training failed: {type(exc).__name__}: {exc}") from None
     seconds = time.perf_counter() - start
 
     print(f"model: {model!r}")
-    _report(model, ds)
+    report(model, ds)
     _report_validation(model, ds.task, validation)
     epochs = int(getattr(model, "n_iter_", args.epochs))
     watched = "validation score" if args.early_stopping else "training loss"
@@ -83,7 +83,7 @@ def _train(args: argparse.Namespace) -> int:
         try:
             _save(model, args.save, {"name": ds.name, "test_size": args.test_size,
                                      "split_seed": SPLIT_SEED, "task": ds.task})
-        except _user_errors() as exc:
+        except user_errors() as exc:
             raise UsageError(f"cannot save the model to {args.save!r}: {exc}") from None
         print(f"saved model: {args.save}")
     if args.plot:
@@ -93,7 +93,7 @@ def _train(args: argparse.Namespace) -> int:
             plot_learning_curves(model, args.plot, title=(
                 f"{ds.name}: hidden {layers} {activation}, {args.solver}, learning rate "
                 f"{args.learning_rate:g}, dropout {args.dropout:g}, {args.dtype}"))
-        except _user_errors() as exc:
+        except user_errors() as exc:
             raise UsageError(f"cannot write the plot to {args.plot!r}: {exc}") from None
         print(f"saved plot: {args.plot}")
     return 0

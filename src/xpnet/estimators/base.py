@@ -3,7 +3,7 @@
 for predictions (over blocks of rows: :mod:`xpnet.training.inference`), and persistence
 (``save``, pickling through host copies).
 
-Fitting is :class:`xpnet.fitting._Fitting`; model files are :mod:`xpnet.modelfile`.
+Fitting is :class:`xpnet.fitting.FittingMixin`; model files are :mod:`xpnet.modelfile`.
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ import numpy as np
 from xpnet.io import modelfile
 from xpnet.estimators.sklearn_base import BaseEstimator, NotFittedError
 from xpnet.backends import device_context, to_numpy
-from xpnet.estimators.fitting import _Fitting
+from xpnet.estimators.fitting import FittingMixin
 from xpnet.training.inference import predict_in_chunks
 from xpnet.estimators.inputs import check_X, is_backend_array
 
-__all__ = ["_BaseMLP"]  # for xpnet.estimators
+__all__ = ["BaseMLP"]  # for xpnet.estimators
 
 
-class _BaseMLP(_Fitting, BaseEstimator):
+class BaseMLP(FittingMixin, BaseEstimator):
     """What MLPClassifier and MLPRegressor share: parameters, fitted attributes, fitting (from
-    :class:`xpnet.fitting._Fitting`), predicting, persistence."""
+    :class:`xpnet.fitting.FittingMixin`), predicting, persistence."""
 
     _kind_of_estimator = ""
     # rows per block of the prediction pass; None: sized to the activation budget of

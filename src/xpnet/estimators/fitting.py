@@ -1,7 +1,7 @@
 """How an estimator fits: its inputs checked, the training state built (fresh, continued or
 restored from a checkpoint), then :class:`xpnet.training.Trainer` run on it.
 
-:class:`_Fitting` is the part of :class:`xpnet.base._BaseMLP` that does this; the estimators
+:class:`FittingMixin` is the part of :class:`xpnet.base.BaseMLP` that does this; the estimators
 add ``_target`` (how y becomes Y) and ``partial_fit``.
 """
 
@@ -17,28 +17,28 @@ import numpy as np
 from xpnet.io import modelfile
 from xpnet.estimators.sklearn_base import ConvergenceWarning
 from xpnet.backends import Backend, device_context, is_out_of_memory, to_numpy
-from xpnet.estimators.params import _Config, _number
+from xpnet.estimators.params import Config, check_number
 from xpnet.core.initializers import default_init
 from xpnet.functional import initialize_parameters
 from xpnet.estimators.inputs import Target, check_X, is_backend_array, resolve_backend
 from xpnet.core.optimizers import LearningRateSchedule
 from xpnet.training.loop import (DeviceMemoryError, Network, Progress, Settings, Trainer, memory_estimate,
                        out_of_memory)
-from xpnet.estimators.holdout import _fingerprint, _split, _train_and_validation, _validation
+from xpnet.estimators.holdout import holdout_split, validation_fingerprint, train_and_validation, validation_set
 
-__all__ = ["_Fitting"]  # for xpnet.base
+__all__ = ["FittingMixin"]  # for xpnet.base
 
 
-class _Fitting:
-    """fit, and the steps of one fit (a mixin of :class:`xpnet.base._BaseMLP`)."""
+class FittingMixin:
+    """fit, and the steps of one fit (a mixin of :class:`xpnet.base.BaseMLP`)."""
 
-    def _target(self, y: Any, n: int, be: Backend, cfg: _Config, first: bool,
+    def _target(self, y: Any, n: int, be: Backend, cfg: Config, first: bool,
                 incremental: bool, classes: Any) -> Target:  # pragma: no cover
         raise NotImplementedError
 
     def fit(self, X: Any, y: Any, *, validation_data: tuple[Any, Any] | None = None,
             checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
-            resume: bool = False) -> "_Fitting":
+            resume: bool = False) -> "FittingMixin":
         """Train on X (n_samples, n_features) and y for up to ``max_iter`` epochs.
 
         ``validation_data=(X_val, y_val)`` (Keras' keyword): scored after every epoch, filling
@@ -60,13 +60,13 @@ class _Fitting:
 
     def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None,
              validation_data: Any = None, checkpoint: Any = None, checkpoint_every: int = 1,
-             resume: bool = False) -> "_Fitting":
+             resume: bool = False) -> "FittingMixin":
         # 1. everything is checked before the estimator changes
-        cfg = _Config(self)
+        cfg = Config(self)
         if incremental and cfg.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True: set "
                              "early_stopping=False, or use fit")
-        every = _number("checkpoint_every", checkpoint_every, low=1, integer=True)
+        every = check_number("checkpoint_every", checkpoint_every, low=1, integer=True)
         if resume and checkpoint is None:
             raise ValueError("resume=True needs checkpoint=PATH (the file to continue from)")
         ckpt = None
@@ -85,9 +85,9 @@ class _Fitting:
                                 classes=classes, validation_data=validation_data,
                                 checkpoint=checkpoint, every=every)
 
-    def _fit_on(self, be: Backend, cfg: _Config, X: Any, y: Any, *, first: bool, ckpt: Any,
+    def _fit_on(self, be: Backend, cfg: Config, X: Any, y: Any, *, first: bool, ckpt: Any,
                 incremental: bool, classes: Any, validation_data: Any, checkpoint: Any,
-                every: int) -> "_Fitting":
+                every: int) -> "FittingMixin":
         """One fit on ``be``: its inputs checked (1), its state built or restored (2), run (3)."""
         name = type(self).__name__
         # 1. (continued) X, y and validation_data checked and moved to the backend
@@ -106,7 +106,7 @@ class _Fitting:
                                                    state["schedule"], state["progress"],
                                                    state["rng"])
         train_idx, val_idx, best = state["train_idx"], state["val_idx"], state["best"]
-        X_train, Y_train, X_val, Y_val = _train_and_validation(be, Xd, target.Y, val,
+        X_train, Y_train, X_val, Y_val = train_and_validation(be, Xd, target.Y, val,
                                                                train_idx, val_idx)
         if X_val is not None and progress.val_scores is None:
             # one entry per epoch, as loss_curve_: NaN for earlier epochs without validation
@@ -138,7 +138,7 @@ class _Fitting:
         self._run(trainer, net, progress, before, cfg, ckpt=ckpt, incremental=incremental)
         return self
 
-    def _checked_inputs(self, be: Backend, cfg: _Config, X: Any, y: Any, *, first: bool,
+    def _checked_inputs(self, be: Backend, cfg: Config, X: Any, y: Any, *, first: bool,
                         ckpt: Any, incremental: bool, classes: Any, validation_data: Any,
                         checkpoint: Any) -> tuple[Any, Target, list[int], list[str], Any, Any]:
         """(X, target, dims, g, validation (X_val, Y_val) or None, its fingerprint or None):
@@ -169,17 +169,17 @@ class _Fitting:
                              f"({', '.join(self._net.g)}) but the parameters now ask for "
                              f"{'-'.join(map(str, dims))} ({', '.join(g)}); set "
                              f"warm_start=False to train a new network")
-        val = None if validation_data is None else _validation(
+        val = None if validation_data is None else validation_set(
             validation_data, be, cfg, target, n_features, name)
         fingerprint = None  # of validation_data, for checkpoints (one read per fit)
         if val is not None and checkpoint is not None:
-            fingerprint = _fingerprint(*val)
+            fingerprint = validation_fingerprint(*val)
         if ckpt is not None:
             modelfile.check_resumable(ckpt, type(self).__name__, dims, g, cfg.dtype, n,
                                       cfg.solver, checkpoint, validation=fingerprint)
         return Xd, target, dims, g, val, fingerprint
 
-    def _new_state(self, be: Backend, cfg: _Config, target: Target, dims: list[int],
+    def _new_state(self, be: Backend, cfg: Config, target: Target, dims: list[int],
                    g: list[str], *, n: int, first: bool, incremental: bool, split: bool
                    ) -> dict[str, Any]:
         """A fresh or continued fit's state, keyed as ``modelfile.restore_training``'s; with
@@ -208,11 +208,11 @@ class _Fitting:
                 labels = to_numpy(be.xp.argmax(target.Y, axis=1))
             elif target.kind == "binary":
                 labels = to_numpy(target.Y[:, 0])
-            train_idx, val_idx = _split(n, cfg.validation_fraction, rng, labels)
+            train_idx, val_idx = holdout_split(n, cfg.validation_fraction, rng, labels)
         return {"net": net, "optimizer": optimizer, "schedule": schedule, "progress": progress,
                 "rng": rng, "best": None, "train_idx": train_idx, "val_idx": val_idx}
 
-    def _network(self, be: Backend, cfg: _Config, dims: list[int], g: list[str],
+    def _network(self, be: Backend, cfg: Config, dims: list[int], g: list[str],
                  rng: np.random.Generator, *, n: int, first: bool) -> Network:
         """W[l], b[l] drawn from ``rng`` (first fit), else the fitted network, moved to ``be``."""
         if first:
@@ -234,7 +234,7 @@ class _Fitting:
         return net
 
     def _run(self, trainer: Trainer, net: Network, progress: Progress, before: dict[str, Any],
-             cfg: _Config, *, ckpt: Any, incremental: bool) -> None:
+             cfg: Config, *, ckpt: Any, incremental: bool) -> None:
         """trainer.run(), then scikit-learn's fitted attributes; out of memory before the
         first epoch of this call ends restores the estimator to ``before``."""
         try:
@@ -260,7 +260,7 @@ class _Fitting:
                           f"and the optimization hasn't converged yet. Raise max_iter, or "
                           f"learning_rate_init, or loosen tol.", ConvergenceWarning, stacklevel=4)
 
-    def _new_optimizer(self, cfg: _Config, net: Network) -> Any:
+    def _new_optimizer(self, cfg: Config, net: Network) -> Any:
         if cfg.solver == "sgd":
             return net.optimizer("sgd", learning_rate=cfg.lr,
                                   momentum=cfg.momentum, nesterov=bool(self.nesterovs_momentum))
@@ -279,7 +279,7 @@ class _Fitting:
         self.best_validation_score_ = s.best_validation_score if s.early_stopping else None
 
 
-def _batch_size(cfg: _Config, n_train: int) -> int:
+def _batch_size(cfg: Config, n_train: int) -> int:
     """The batch size: "auto" is min(200, n_train); a larger one is clipped, with a warning."""
     if cfg.batch_size == "auto":
         return min(200, n_train)

@@ -13,14 +13,14 @@ from typing import Any
 import numpy as np
 
 from xpnet.backends import Backend, is_out_of_memory, to_numpy
-from xpnet.estimators.params import _Config
+from xpnet.estimators.params import Config
 from xpnet.estimators.inputs import Target, check_X, classification_target, regression_target
 from xpnet.training.loop import out_of_memory
 
-__all__ = ["_fingerprint", "_split", "_train_and_validation", "_validation"]  # for xpnet.fitting
+__all__ = ["holdout_split", "train_and_validation", "validation_fingerprint", "validation_set"]
 
 
-def _validation(data: Any, be: Backend, cfg: _Config, target: Target, n_features: int,
+def validation_set(data: Any, be: Backend, cfg: Config, target: Target, n_features: int,
                 name: str) -> tuple[Any, Any]:
     """``validation_data`` checked like X, y and moved to ``be``: (X_val, Y_val), rows
     are examples, Y_val encoded as the training Y (same classes, same columns); ``name``:
@@ -66,7 +66,7 @@ def _validation(data: Any, be: Backend, cfg: _Config, target: Target, n_features
     return Xv, Yv.Y
 
 
-def _split(n: int, fraction: float, rng: np.random.Generator, labels: np.ndarray | None
+def holdout_split(n: int, fraction: float, rng: np.random.Generator, labels: np.ndarray | None
            ) -> tuple[np.ndarray, np.ndarray]:
     """(train, validation) row indices; n_val = ceil(fraction n), stratified by ``labels``."""
     n_val = math.ceil(fraction * n)
@@ -90,7 +90,7 @@ def _split(n: int, fraction: float, rng: np.random.Generator, labels: np.ndarray
     return np.flatnonzero(mask), np.sort(val)
 
 
-def _train_and_validation(be: Backend, X: Any, Y: Any, val: tuple[Any, Any] | None,
+def train_and_validation(be: Backend, X: Any, Y: Any, val: tuple[Any, Any] | None,
                           train_idx: np.ndarray | None, val_idx: np.ndarray | None
                           ) -> tuple[Any, Any, Any, Any]:
     """(X_train, Y_train, X_val, Y_val): all of X, Y and ``val`` (validation_data), or the
@@ -107,7 +107,7 @@ def _train_and_validation(be: Backend, X: Any, Y: Any, val: tuple[Any, Any] | No
     return X_train, Y_train, X_val, Y_val
 
 
-def _fingerprint(X: Any, Y: Any) -> dict[str, Any]:
+def validation_fingerprint(X: Any, Y: Any) -> dict[str, Any]:
     """{"samples": m, "sha256": ...} of validation data as trained on (X and encoded Y in the
     model's dtype): what a checkpoint records, so a resumed fit gets the same data again."""
     h = hashlib.sha256()

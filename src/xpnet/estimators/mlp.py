@@ -5,7 +5,7 @@ Same parameter names and fitted attributes as ``sklearn.neural_network``, plus `
 (n_samples, n_features) as in scikit-learn; the network works with examples in columns
 (X^T), and W[l] is stored (n[l], n[l-1]) on the device, so ``coefs_[l-1] = W[l]^T`` (NumPy).
 
-What both share is :class:`xpnet.base._BaseMLP` (fitting: :mod:`xpnet.fitting`; checked
+What both share is :class:`xpnet.base.BaseMLP` (fitting: :mod:`xpnet.fitting`; checked
 hyperparameters: :mod:`xpnet.hyperparams`); the loop is :class:`xpnet.training.Trainer`; model
 files are :mod:`xpnet.modelfile`.
 """
@@ -20,15 +20,15 @@ import numpy as np
 from xpnet.io import modelfile
 from xpnet.estimators.sklearn_base import ClassifierMixin, RegressorMixin
 from xpnet.backends import Backend, to_numpy
-from xpnet.estimators.base import _BaseMLP
-from xpnet.estimators.params import _Config
+from xpnet.estimators.base import BaseMLP
+from xpnet.estimators.params import Config
 from xpnet.estimators.inputs import (Target, check_y_length, classification_target, is_backend_array,
                      regression_target)
 
 __all__ = ["MLPClassifier", "MLPRegressor", "load"]
 
 
-class MLPClassifier(ClassifierMixin, _BaseMLP):
+class MLPClassifier(ClassifierMixin, BaseMLP):
     """Multi-layer perceptron classifier: softmax + cross-entropy (multiclass), sigmoid +
     binary cross-entropy (binary: one output unit; multilabel: one per label).
 
@@ -38,7 +38,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     ``activation`` (a name or one per hidden layer) and ``clip_norm``.
     """
 
-    def _target(self, y: Any, n: int, be: Backend, cfg: _Config, first: bool,
+    def _target(self, y: Any, n: int, be: Backend, cfg: Config, first: bool,
                 incremental: bool, classes: Any) -> Target:
         name = type(self).__name__
         if first and not incremental:
@@ -151,13 +151,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return tags
 
 
-class MLPRegressor(RegressorMixin, _BaseMLP):
+class MLPRegressor(RegressorMixin, BaseMLP):
     """Multi-layer perceptron regressor: identity output + squared error, 1-D or 2-D y.
 
     Parameters: as :class:`MLPClassifier`.
     """
 
-    def _target(self, y: Any, n: int, be: Backend, cfg: _Config, first: bool,
+    def _target(self, y: Any, n: int, be: Backend, cfg: Config, first: bool,
                 incremental: bool, classes: Any) -> Target:
         return regression_target(y, n, be, cfg.dtype,
                                  n_outputs=None if first else self.n_outputs_)
@@ -221,7 +221,7 @@ def _weighted_mean(values: np.ndarray, sample_weight: Any) -> float:
     return float(np.average(values, weights=w))
 
 
-def load(path: str | os.PathLike, backend: str | None = None, device: Any = None) -> _BaseMLP:
+def load(path: str | os.PathLike, backend: str | None = None, device: Any = None) -> BaseMLP:
     """A fitted MLPClassifier / MLPRegressor from a model file, on ``backend`` / ``device``
     (default: the estimator's own ``backend`` setting, resolved here; NumPy when that one is
     not usable on this machine). Never unpickles."""

@@ -1,29 +1,26 @@
 """The hyperparameters of one fit, checked: what was wrong, what was expected, what to do.
 
-:class:`_Config` reads an estimator's parameters (scikit-learn's names) once per fit, before
-anything changes; :func:`_number` is its range check for one number.
+:class:`Config` reads an estimator's parameters (scikit-learn's names) once per fit, before
+anything changes; :func:`check_number` is its range check for one number.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from xpnet.core.activations import HIDDEN_ACTIVATIONS
 from xpnet.core.optimizers import SCHEDULES
 
-if TYPE_CHECKING:
-    from xpnet.estimators.base import _BaseMLP
-
-__all__ = ["_Config", "_number"]  # for the estimators (xpnet.base, xpnet.fitting)
+__all__ = ["Config", "check_number"]
 
 _SOLVERS = ("sgd", "adam")
 _ALIASES = {"logistic": "sigmoid"}  # scikit-learn's name for the sigmoid
 
 
-def _number(name: str, value: Any, *, low: float = -math.inf, high: float = math.inf,
+def check_number(name: str, value: Any, *, low: float = -math.inf, high: float = math.inf,
             low_open: bool = False, high_open: bool = False, integer: bool = False) -> Any:
     ok = not isinstance(value, (bool, str)) and isinstance(value, (int, float, np.number))
     if ok and integer:
@@ -39,10 +36,10 @@ def _number(name: str, value: Any, *, low: float = -math.inf, high: float = math
     return int(value) if integer else float(value)
 
 
-class _Config:
+class Config:
     """The checked hyperparameters of one fit (nothing here touches the estimator)."""
 
-    def __init__(self, est: "_BaseMLP") -> None:
+    def __init__(self, est: Any) -> None:  # an MLPClassifier / MLPRegressor
         hls = est.hidden_layer_sizes
         hidden = [hls] if isinstance(hls, (int, np.integer)) and not isinstance(hls, bool) \
             else list(hls) if isinstance(hls, (list, tuple, np.ndarray)) else None
@@ -73,23 +70,23 @@ class _Config:
             raise ValueError(f"unknown learning_rate {est.learning_rate!r}; expected one of "
                              f"{', '.join(SCHEDULES)}")
         self.schedule = est.learning_rate
-        self.alpha = _number("alpha", est.alpha, low=0.0, high_open=True)
-        self.lr = _number("learning_rate_init", est.learning_rate_init, low=0.0, low_open=True,
+        self.alpha = check_number("alpha", est.alpha, low=0.0, high_open=True)
+        self.lr = check_number("learning_rate_init", est.learning_rate_init, low=0.0, low_open=True,
                           high_open=True)
-        self.power_t = _number("power_t", est.power_t, low=0.0, high_open=True)
-        self.max_iter = _number("max_iter", est.max_iter, low=1, integer=True)
-        self.tol = _number("tol", est.tol, low=0.0, high_open=True)
-        self.momentum = _number("momentum", est.momentum, low=0.0, high=1.0)
-        self.beta_1 = _number("beta_1", est.beta_1, low=0.0, high=1.0, high_open=True)
-        self.beta_2 = _number("beta_2", est.beta_2, low=0.0, high=1.0, high_open=True)
-        self.epsilon = _number("epsilon", est.epsilon, low=0.0, low_open=True, high_open=True)
-        self.n_iter_no_change = _number("n_iter_no_change", est.n_iter_no_change, low=1,
+        self.power_t = check_number("power_t", est.power_t, low=0.0, high_open=True)
+        self.max_iter = check_number("max_iter", est.max_iter, low=1, integer=True)
+        self.tol = check_number("tol", est.tol, low=0.0, high_open=True)
+        self.momentum = check_number("momentum", est.momentum, low=0.0, high=1.0)
+        self.beta_1 = check_number("beta_1", est.beta_1, low=0.0, high=1.0, high_open=True)
+        self.beta_2 = check_number("beta_2", est.beta_2, low=0.0, high=1.0, high_open=True)
+        self.epsilon = check_number("epsilon", est.epsilon, low=0.0, low_open=True, high_open=True)
+        self.n_iter_no_change = check_number("n_iter_no_change", est.n_iter_no_change, low=1,
                                         integer=True)
-        self.validation_fraction = _number("validation_fraction", est.validation_fraction,
+        self.validation_fraction = check_number("validation_fraction", est.validation_fraction,
                                            low=0.0, high=1.0, low_open=True, high_open=True)
         bs = est.batch_size
         if not (isinstance(bs, str) and bs == "auto"):
-            bs = _number("batch_size", bs, low=1, integer=True)
+            bs = check_number("batch_size", bs, low=1, integer=True)
         self.batch_size = bs
         try:
             dt = np.dtype(est.dtype).name
@@ -103,10 +100,10 @@ class _Config:
         if len(rates) != len(self.hidden):
             raise ValueError(f"dropout must be one rate or one per hidden layer "
                              f"({len(self.hidden)}); got {drop!r}")
-        self.dropout = [_number("dropout", r, low=0.0, high=1.0, high_open=True) for r in rates]
+        self.dropout = [check_number("dropout", r, low=0.0, high=1.0, high_open=True) for r in rates]
         if not any(self.dropout):
             self.dropout = None
-        self.clip_norm = None if est.clip_norm is None else _number(
+        self.clip_norm = None if est.clip_norm is None else check_number(
             "clip_norm", est.clip_norm, low=0.0, low_open=True, high_open=True)
         self.early_stopping = bool(est.early_stopping)
         self.shuffle = bool(est.shuffle)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
-import array_api_compat
 
 from xpnet.core.forward import forward
 
@@ -77,17 +76,15 @@ def predict_in_chunks(W: Mapping[int, Any], b: Mapping[int, Any], g: Sequence[st
         if rows < 1:
             raise ValueError(f"chunk_rows must be a positive number of rows; got {chunk_rows!r}")
     rows = min(rows, max(n, 1))
-    if kernels is None:
-        kernels = getattr(backend, "kernels", None)
-    how = {} if kernels is None else {"kernels": kernels}
+    kernels = backend.kernels if kernels is None else kernels
     out = None
     for i in range(0, max(n, 1), rows):
         j = min(i + rows, n)
         # [0]: the cache (every Z[l], A[l] of the block) is dropped here, before the next block
-        R = finish(forward(X[i:j, ...].T, W, b, g, xp=xp, **how)[0])
+        R = finish(forward(X[i:j, ...].T, W, b, g, xp=xp, kernels=kernels)[0])
         if out is None:
             out = xp.empty((n, *tuple(R.shape)[1:]), dtype=R.dtype,
-                           device=array_api_compat.device(R))
+                           device=R.device)
         out[i:j, ...] = R
         del R
     return out

@@ -1,0 +1,192 @@
+"""Every kernel a backend overrides, against the portable reference (xpnet.core.kernels.Kernels).
+
+The overrides are found, not listed: ``vars(type(K))`` of each backend's kernels class, walked
+up to (not including) the portable class. Each is called on the same host-seeded inputs as the
+portable kernel, with and without the backend's workspace, and must agree to 1e-12 (float64)
+or 1e-5 (float32) — so a new override is tested without anyone writing a test.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+from conftest import assert_close
+
+import xpnet
+from xpnet.core.kernels import Kernels
+from xpnet.core.params import ParamBuffer
+
+PORTABLE = Kernels()
+ACTS = ("relu", "leaky_relu", "sigmoid", "tanh", "identity")
+OUTS = ("softmax", "sigmoid", "identity")
+
+
+def overridden(K) -> list[str]:
+    """Names of the public kernel methods K's class defines in place of the portable ones."""
+    names = set()
+    for cls in type(K).__mro__:
+        if cls is Kernels:
+            break
+        names |= {n for n, v in vars(cls).items() if callable(v) and not n.startswith("_")}
+    return sorted(n for n in names if hasattr(Kernels, n))
+
+
+def test_the_torch_and_numpy_kernels_override_the_hot_path():
+    assert {"linear", "linear_activation", "weight_grads", "back_propagate",
+            "activation_backward", "output_loss_delta"} <= set(
+                overridden(xpnet.get_backend("numpy").kernels))
+    if xpnet.available_backends()["torch"][0]:
+        assert {"sgd", "momentum", "adam", "accumulate", "linear"} <= set(
+            overridden(xpnet.get_backend("torch").kernels))
+
+
+def _host(seed, *shape):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def _cases(name: str):
+    """(args as host arrays / values, kwargs) for kernel ``name``; None: not array work."""
+    n_prev, n, m = 5, 4, 6
+    W, A, b = _host(1, n, n_prev), _host(2, n_prev, m), _host(3, n, 1)
+    dZ, dA, Z = _host(4, n, m), _host(5, n, m), _host(6, n, m)
+    onehot = np.eye(n)[:, np.random.default_rng(7).integers(0, n, m)]
+    if name == "linear":
+        return [((W, A, b), {})]
+    if name == "linear_activation":
+        return [((W, A, b, g), {}) for g in (*ACTS, "softmax")]
+    if name == "output_loss_delta":
+        ys = {"softmax": onehot, "sigmoid": (_host(8, n, m) > 0) * 1.0, "identity": _host(9, n, m)}
+        return [((Z, ys[g], g), {}) for g in OUTS]
+    if name == "output_delta":
+        return [((np.abs(Z) / 3, onehot), {})]
+    if name == "cost":
+        return [((Z, onehot, "softmax"), {})]
+    if name == "weight_grads":
+        return [((dZ, A), {})]
+    if name == "back_propagate":
+        return [((W, _host(11, n, m)), {})]
+    if name == "activation_backward":
+        out = []
+        for g in ACTS:
+            G = xpnet.ACTIVATIONS[g](Z, xp=np)
+            out.append(((dA, Z, G, g), {}))
+        return out
+    if name in ("apply_mask", "mask_gradient"):
+        D = (np.random.default_rng(12).random((n, m)) < 0.7) / 0.7
+        return [((dA, D), {})]
+    if name == "take_rows":
+        return [((_host(13, 9, 3), np.array([4, 0, 8, 1])), {"role": "X"})]
+    if name == "sum_of_squares":
+        return [(([_host(14, 30)],), {}), (([_host(15, 3, 2), _host(16, 4)],), {})]
+    if name == "all_finite":
+        bad = _host(17, 6)
+        bad[3] = np.inf
+        return [(([_host(18, 6)],), {}), (([bad],), {})]
+    return None
+
+
+def _move(backend, dtype, value):
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "iu":
+            return backend.asarray(value)
+        return backend.asarray(value.astype(dtype))
+    if isinstance(value, list):
+        return [_move(backend, dtype, v) for v in value]
+    return value
+
+
+def _call(K, name, backend, dtype, args, kwargs, ws):
+    xp = backend.xp
+    moved = [_move(backend, dtype, a) for a in args]
+    fn = getattr(K, name)
+    params = inspect.signature(fn).parameters
+    kw = dict(kwargs, xp=xp)
+    if "ws" in params:
+        kw["ws"] = ws
+    if "l" in params:
+        kw["l"] = 1
+    return fn(*moved, **kw)
+
+
+def _compare(got, want, dtype, what):
+    if isinstance(got, tuple):
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            _compare(g, w, dtype, f"{what}[{i}]")
+        return
+    rtol = 1e-12 if dtype == "float64" else 1e-5
+    atol = 1e-13 if dtype == "float64" else 1e-6
+    if str(getattr(got, "dtype", "")).endswith("bool"):
+        assert bool(got) == bool(want), what
+        return
+    assert_close(got, want, rtol=rtol, atol=atol, err_msg=what)
+
+
+@pytest.mark.parametrize("workspace", [False, True], ids=["fresh", "workspace"])
+def test_every_overridden_array_kernel_matches_the_portable_one(backend, dtype, workspace):
+    K = backend.kernels
+    names = overridden(K)
+    checked = 0
+    for name in names:
+        cases = _cases(name)
+        if cases is None:
+            continue
+        for args, kwargs in cases:
+            ws = K.workspace() if workspace else None
+            got = _call(K, name, backend, dtype, args, kwargs, ws)
+            want = _call(PORTABLE, name, backend, dtype, args, kwargs, None)
+            _compare(got, want, dtype, f"{type(K).__name__}.{name}{tuple(map(str, args[3:4]))}")
+            checked += 1
+    if names:
+        assert checked > 0
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum-nesterov", "momentum", "adam", "axpy",
+                                  "clip_by_global_norm", "accumulate"])
+@pytest.mark.parametrize("flat", [True, False], ids=["flat", "arrays"])
+def test_every_overridden_update_matches_the_portable_one(backend, dtype, name, flat):
+    """The whole-buffer kernels (in place) on flat buffers and on separate arrays."""
+    K = backend.kernels
+    base = name.split("-")[0]
+    if base not in overridden(K):
+        pytest.skip(f"{type(K).__name__} does not override {base}")
+    if flat and not backend.supports_views:
+        pytest.skip("no views on this backend")
+    xp = backend.xp
+    shapes = [(3, 4), (2, 3), (3, 1), (2, 1)]
+
+    def buffers(seed):
+        buf = ParamBuffer.zeros(shapes, xp=xp, dtype=backend.dtype(dtype), device=backend.device,
+                                flat=flat)
+        buf.assign([backend.asarray((_host(seed + i, *s) * 0.5).astype(dtype))
+                    for i, s in enumerate(shapes)])
+        return buf
+
+    results = []
+    for kernels in (K, PORTABLE):
+        P, G, S1, S2 = buffers(20), buffers(30), buffers(40), buffers(50)
+        S2.assign([xp.abs(a) for a in S2.arrays])  # Adam's v >= 0
+        seg = lambda B: B.segments  # noqa: E731
+        out = None
+        for _ in range(3):
+            if base == "sgd":
+                kernels.sgd(seg(P), seg(G), 0.1, xp=xp)
+            elif base == "momentum":
+                kernels.momentum(seg(P), seg(G), seg(S1), 0.1, 0.9, name.endswith("nesterov"),
+                                 xp=xp)
+            elif base == "adam":
+                kernels.adam(seg(P), seg(G), seg(S1), seg(S2), 0.01, 0.9, 0.999, 1e-8, xp=xp)
+            elif base == "axpy":
+                kernels.axpy(seg(G), seg(P), 0.3, xp=xp)
+            elif base == "clip_by_global_norm":
+                out = kernels.clip_by_global_norm(seg(G), 0.5, xp=xp)
+            elif base == "accumulate":
+                out = kernels.accumulate(out, xp.sum(P.arrays[0]), 0.5, xp=xp)
+        results.append((P, G, S1, S2, out))
+    (P, G, S1, S2, out), (Pr, Gr, S1r, S2r, outr) = results
+    for a, b in zip(P.arrays + G.arrays + S1.arrays + S2.arrays,
+                    Pr.arrays + Gr.arrays + S1r.arrays + S2r.arrays):
+        _compare(a, b, dtype, name)
+    if out is not None:
+        _compare(out, outr, dtype, name)
