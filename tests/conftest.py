@@ -27,7 +27,9 @@ to_backend(backend, tree, dtype) : dicts / arrays moved to a backend.
 gd_run(backend, dtype, ...) : n steps of gradient descent from a seed on the same batches.
 
 Markers: ``gpu`` tests skip automatically unless CuPy has a usable CUDA device or torch sees
-CUDA; array-api-strict is pinned to standard 2024.12 by the dispatcher (asserted in
+CUDA. With ``XPNET_REQUIRE_GPU=1`` (ci/gpu on a GPU machine) a ``gpu`` test that skips, for
+any reason, FAILS instead, so a broken CuPy or torch-CUDA install cannot pass by skipping;
+only ``multi_gpu`` tests may skip there, and only with fewer than two devices. array-api-strict is pinned to standard 2024.12 by the dispatcher (asserted in
 test_backend.py).
 """
 
@@ -84,11 +86,45 @@ def gpu_usable() -> tuple[bool, str]:
     return False, f"no usable CUDA device ({reason}; torch sees no CUDA device)"
 
 
+REQUIRE_GPU = os.environ.get("XPNET_REQUIRE_GPU", "") == "1"
+
+
+@lru_cache(maxsize=None)
+def cuda_device_count() -> int:
+    """CUDA devices CuPy (else torch) sees; 0 when neither is usable."""
+    if usable("cupy")[0]:
+        import cupy
+
+        return int(cupy.cuda.runtime.getDeviceCount())
+    if usable("torch")[0]:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return 0
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("gpu") is not None:
         ok, reason = gpu_usable()
         if not ok:
             pytest.skip(f"gpu test: {reason}")
+    if item.get_closest_marker("multi_gpu") is not None and cuda_device_count() < 2:
+        pytest.skip(f"needs two CUDA devices; {cuda_device_count()} here")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    """XPNET_REQUIRE_GPU=1: a skipped ``gpu`` test is a failure (not a multi_gpu one)."""
+    outcome = yield
+    report = outcome.get_result()
+    if not (REQUIRE_GPU and report.skipped and item.get_closest_marker("gpu") is not None):
+        return
+    if item.get_closest_marker("multi_gpu") is not None and cuda_device_count() < 2:
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+    report.outcome = "failed"
+    report.longrepr = (f"XPNET_REQUIRE_GPU=1: this gpu test skipped on a machine that must run "
+                       f"it: {reason}")
 
 
 def _backend_params() -> list[Any]:

@@ -121,10 +121,9 @@ def test_cupy_round_trip_and_synchronize(cupy, dtype):
     np.testing.assert_array_equal(xpnet.to_numpy(x), host.astype(dtype))
 
 
+@pytest.mark.multi_gpu
 def test_cupy_second_device(cupy):
     """Arrays on device 1 stay there through a whole step (only with two or more GPUs)."""
-    if cupy.cuda.runtime.getDeviceCount() < 2:
-        pytest.skip("needs two CUDA devices")
     be = xpnet.get_backend("cupy", "cuda:1")
     g = ["relu", "softmax"]
     X, Y, W, b = random_network([3, 4, 2], g, m=5)

@@ -173,10 +173,9 @@ def test_predict_in_chunks_blocks_and_output(backend):
 
 
 def test_chunk_rows_for_budget():
-    W = {1: np.zeros((256, 64)), 2: np.zeros((128, 256)), 3: np.zeros((10, 128))}
-    rows = chunk_rows_for(W, 4, 64 * 2**20)
+    rows = chunk_rows_for([256, 128, 10], 4, 64 * 2**20)
     assert rows == 64 * 2**20 // (3 * 4 * (256 + 128 + 10))
-    assert chunk_rows_for(W, 8, 1) == 1  # at least one row
+    assert chunk_rows_for([256, 128, 10], 8, 1) == 1  # at least one row
 
 
 _MEMORY_SCRIPT = r"""

@@ -42,6 +42,17 @@ def test_the_torch_and_numpy_kernels_override_the_hot_path():
             overridden(xpnet.get_backend("torch").kernels))
 
 
+def kernels_under_test(backend) -> list:
+    """The backend's kernels, and on CuPy also the fused CUDA kernels (off by default until
+    verified on a GPU, so checked here whatever XPNET_CUPY_KERNELS says)."""
+    found = [backend.kernels]
+    if backend.name == "cupy":
+        from xpnet.backends.cupy_kernels import CupyKernels
+
+        found.append(CupyKernels())
+    return found
+
+
 def _host(seed, *shape):
     return np.random.default_rng(seed).standard_normal(shape)
 
@@ -76,6 +87,8 @@ def _cases(name: str):
     if name in ("apply_mask", "mask_gradient"):
         D = (np.random.default_rng(12).random((n, m)) < 0.7) / 0.7
         return [((dA, D), {})]
+    if name == "dropout_mask":
+        return [((0.7, (123, 4567), (n, m)), {}), ((0.25, (2**32 - 1, 0), (3, 50)), {})]
     if name == "take_rows":
         return [((_host(13, 9, 3), np.array([4, 0, 8, 1])), {"role": "X"})]
     if name == "sum_of_squares":
@@ -103,6 +116,9 @@ def _call(K, name, backend, dtype, args, kwargs, ws):
     fn = getattr(K, name)
     params = inspect.signature(fn).parameters
     kw = dict(kwargs, xp=xp)
+    if name == "dropout_mask":
+        moved.append(backend.dtype(dtype))
+        kw["device"] = backend.device
     if "ws" in params:
         kw["ws"] = ws
     if "l" in params:
@@ -125,21 +141,22 @@ def _compare(got, want, dtype, what):
 
 @pytest.mark.parametrize("workspace", [False, True], ids=["fresh", "workspace"])
 def test_every_overridden_array_kernel_matches_the_portable_one(backend, dtype, workspace):
-    K = backend.kernels
-    names = overridden(K)
-    checked = 0
-    for name in names:
-        cases = _cases(name)
-        if cases is None:
-            continue
-        for args, kwargs in cases:
-            ws = K.workspace() if workspace else None
-            got = _call(K, name, backend, dtype, args, kwargs, ws)
-            want = _call(PORTABLE, name, backend, dtype, args, kwargs, None)
-            _compare(got, want, dtype, f"{type(K).__name__}.{name}{tuple(map(str, args[3:4]))}")
-            checked += 1
-    if names:
-        assert checked > 0
+    for K in kernels_under_test(backend):
+        names = overridden(K)
+        checked = 0
+        for name in names:
+            cases = _cases(name)
+            if cases is None:
+                continue
+            for args, kwargs in cases:
+                ws = K.workspace() if workspace else None
+                got = _call(K, name, backend, dtype, args, kwargs, ws)
+                want = _call(PORTABLE, name, backend, dtype, args, kwargs, None)
+                _compare(got, want, dtype,
+                         f"{type(K).__name__}.{name}{tuple(map(str, args[3:4]))}")
+                checked += 1
+        if names:
+            assert checked > 0
 
 
 @pytest.mark.parametrize("name", ["sgd", "momentum-nesterov", "momentum", "adam", "axpy",
@@ -147,12 +164,17 @@ def test_every_overridden_array_kernel_matches_the_portable_one(backend, dtype, 
 @pytest.mark.parametrize("flat", [True, False], ids=["flat", "arrays"])
 def test_every_overridden_update_matches_the_portable_one(backend, dtype, name, flat):
     """The whole-buffer kernels (in place) on flat buffers and on separate arrays."""
-    K = backend.kernels
     base = name.split("-")[0]
-    if base not in overridden(K):
-        pytest.skip(f"{type(K).__name__} does not override {base}")
+    found = [K for K in kernels_under_test(backend) if base in overridden(K)]
+    if not found:
+        pytest.skip(f"{type(backend.kernels).__name__} does not override {base}")
     if flat and not backend.supports_views:
         pytest.skip("no views on this backend")
+    for K in found:
+        _check_update(K, backend, dtype, name, base, flat)
+
+
+def _check_update(K, backend, dtype, name, base, flat):
     xp = backend.xp
     shapes = [(3, 4), (2, 3), (3, 1), (2, 1)]
 

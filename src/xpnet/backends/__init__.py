@@ -22,7 +22,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from xpnet.backends.array_api_strict import STRICT_API_VERSION, StrictBackend
+from xpnet.backends.array_api_strict import StrictBackend
 from xpnet.backends.base import Backend
 from xpnet.backends.cupy import CupyBackend
 from xpnet.backends.numpy import NumpyBackend

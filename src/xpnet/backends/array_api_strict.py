@@ -34,6 +34,10 @@ class StrictBackend(Backend):
         xp.set_array_api_strict_flags(api_version=STRICT_API_VERSION)
         return xp
 
+    @property
+    def device_spec(self) -> Any:
+        return getattr(self.device, "_device", None)  # "CPU_DEVICE", "device1", ...
+
     @classmethod
     def parse_device(cls, device: Any) -> Any:
         import array_api_strict

@@ -117,6 +117,18 @@ class Backend:
     def _devices(cls, describe: bool) -> list[str]:
         return []
 
+    def matmul_precision(self, tf32: bool) -> Any:
+        """A context in which float32 matrix products use TF32 tensor cores (``tf32=True``) or
+        full float32 (``False``); the setting before is restored on exit. A no-op where the
+        library has no such mode (NumPy, array-api-strict, torch on the CPU)."""
+        return contextlib.nullcontext()
+
+    @property
+    def device_spec(self) -> Any:
+        """The device as a JSON value (None, an int or a str) that ``get_backend(name, ...)``
+        accepts back; None: the library's default device."""
+        return None
+
     @staticmethod
     def is_array(x: Any) -> bool:
         """Whether ``x`` is an array of this library; never imports the library."""

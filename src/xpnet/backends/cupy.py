@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from typing import Any
 
@@ -10,7 +12,10 @@ import numpy as np
 from xpnet.backends.base import Backend, cuda_labels, instance_of, to_host
 from xpnet.errors import BackendError
 
-__all__ = ["CupyBackend"]
+__all__ = ["KERNELS_ENV", "CupyBackend"]
+
+#: "1" switches the CuPy backend to its fused kernels (off until verified on a GPU).
+KERNELS_ENV = "XPNET_CUPY_KERNELS"
 
 _INSTALL = "pip install 'xpnet[cuda12]' or 'xpnet[cuda13]'"
 
@@ -47,6 +52,36 @@ class CupyBackend(Backend):
         import array_api_compat.cupy as xp
 
         return xp
+
+    @contextlib.contextmanager
+    def matmul_precision(self, tf32: bool) -> Any:
+        """CuPy's float32 compute type set to TF32 / the default inside; restored after.
+
+        CuPy reads ``CUPY_TF32`` once, at the first float32 product of the process, into a
+        per-dtype compute type that ``cupy._core._routines_linalg.set_compute_type`` changes
+        (process-wide). Where that function is missing (another CuPy version), the
+        environment variable is set instead, which takes effect only before that first product.
+        """
+        import numpy
+
+        try:
+            from cupy._core import _routines_linalg as linalg
+
+            before = linalg.get_compute_type(numpy.float32)
+            want = linalg.COMPUTE_TYPE_TF32 if tf32 else linalg.COMPUTE_TYPE_DEFAULT
+        except (ImportError, AttributeError):
+            os.environ["CUPY_TF32"] = "1" if tf32 else "0"
+            yield
+            return
+        linalg.set_compute_type(numpy.float32, want)
+        try:
+            yield
+        finally:
+            linalg.set_compute_type(numpy.float32, before)
+
+    @property
+    def device_spec(self) -> Any:
+        return int(self.device)  # the CUDA device index
 
     @classmethod
     def parse_device(cls, device: Any) -> Any:
@@ -130,3 +165,13 @@ class CupyBackend(Backend):
         import cupy
 
         return cupy.cuda.Device(self.device)
+
+    def make_kernels(self) -> Any:
+        """The fused CUDA kernels (:class:`xpnet.backends.cupy_kernels.CupyKernels`) when the
+        environment sets ``XPNET_CUPY_KERNELS=1``; the portable kernels otherwise (the fused
+        ones have not yet been verified on a GPU)."""
+        if os.environ.get(KERNELS_ENV, "0") == "1":
+            from xpnet.backends.cupy_kernels import CupyKernels
+
+            return CupyKernels()
+        return super().make_kernels()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -30,6 +31,27 @@ class TorchBackend(Backend):
         import array_api_compat.torch as xp
 
         return xp
+
+    @contextlib.contextmanager
+    def matmul_precision(self, tf32: bool) -> Any:
+        """torch.backends.cuda.matmul.fp32_precision = "tf32" / "ieee" inside; restored after.
+        A process-wide flag: a matrix product another thread runs meanwhile sees it too."""
+        import torch
+
+        m = torch.backends.cuda.matmul
+        if getattr(self.device, "type", "cpu") != "cuda" or not hasattr(m, "fp32_precision"):
+            yield
+            return
+        before = m.fp32_precision
+        m.fp32_precision = "tf32" if tf32 else "ieee"
+        try:
+            yield
+        finally:
+            m.fp32_precision = before
+
+    @property
+    def device_spec(self) -> Any:
+        return str(self.device)
 
     @classmethod
     def parse_device(cls, device: Any) -> Any:

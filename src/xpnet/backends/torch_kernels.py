@@ -57,12 +57,9 @@ class TorchKernels(Kernels):
     # ------------------------------------------------------------------ backward
     def weight_grads(self, dZ: Any, A_prev: Any, *, xp: Any, ws: Any, l: int,
                      out: tuple[Any, Any] = (None, None)) -> tuple[Any, Any]:
-        dW = torch.mm(dZ, A_prev.T, out=out[0]) if out[0] is not None else torch.mm(dZ, A_prev.T)
-        if out[1] is not None:
-            db = torch.sum(dZ, dim=1, keepdim=True, out=out[1])
-        else:
-            db = torch.sum(dZ, dim=1, keepdim=True)
-        return dW, db
+        dW_out, db_out = out  # torch's out=None allocates, as without it
+        return (torch.mm(dZ, A_prev.T, out=dW_out),
+                torch.sum(dZ, dim=1, keepdim=True, out=db_out))
 
     def back_propagate(self, W: Any, dZ: Any, *, xp: Any, ws: Any, l: int) -> Any:
         return torch.mm(W.T, dZ)

@@ -1,4 +1,4 @@
-"""Benchmarks of training throughput (issue 4): ``xpnet bench`` or ``python -m xpnet.bench``.
+"""Benchmarks of training throughput: ``xpnet bench`` or ``python -m xpnet.bench``.
 
 Every candidate — xpnet on each usable backend, PyTorch eager, scikit-learn's MLPClassifier,
 the matrix-product floor, and ``MLPClassifier.fit`` — runs in its own process

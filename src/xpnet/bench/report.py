@@ -90,7 +90,7 @@ def merge_runs(runs: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]
 
 
 def check_targets(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Issue 4's targets on one run's results (ratios of medians measured in that run)."""
+    """The targets (config.TARGETS) on one run's results (ratios of medians measured in that run)."""
     sps = {(r["config"], r["candidate"]): _median_sps(r) for r in results if "error" not in r}
     out = []
     for t in TARGETS:
@@ -161,7 +161,7 @@ def format_table(rows: Sequence[dict[str, Any]], targets: Sequence[dict[str, Any
                  "timed again because others took more than --quiet of the CPU)")
     if targets:
         lines.append("")
-        lines.append("targets (issue 4), ratio of medians measured in one run; over runs: "
+        lines.append("targets, ratio of medians measured in one run; over runs: "
                      "median [min, max]")
         for t in targets:
             lines.append(f"  {'MET ' if t['met'] else 'MISS'} {t['target']:<58} "

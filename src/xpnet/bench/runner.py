@@ -1,5 +1,5 @@
 """``xpnet bench`` / ``python -m xpnet.bench``: run every candidate in its own process, then
-print the table, check issue 4's targets, and write JSON and a PNG chart."""
+print the table, check the targets, and write JSON and a PNG chart."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from xpnet.bench.config import CANDIDATES, CPU_CONFIGS, GPU_CONFIGS, QUICK_CONFIGS, Candidate, Config, parse_config
+from xpnet.backends.cupy import KERNELS_ENV as CUPY_KERNELS_ENV
+from xpnet.bench.config import (CANDIDATES, CPU_CONFIGS, GPU_CONFIGS, QUICK_CONFIGS, Candidate,
+                                Config, parse_config)
 from xpnet.bench.report import check_targets, format_table, merge_runs, plot, summarize_targets
 
 __all__ = ["main", "run_worker"]
@@ -33,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="short run for CI: 784-256-256-10 at batch 128 and 32, 3 repeats")
     p.add_argument("--config", action="append", metavar="DIMS@BATCH",
                    help="a configuration such as 784-256-256-10@128 (repeatable); default: "
-                        "the issue-4 set (+ the GPU set when a GPU is usable)")
+                        "the standard set (+ the GPU set when a GPU is usable)")
     p.add_argument("--n-batches", type=int, help="batches per epoch (default: ~16k examples)")
     p.add_argument("--candidates", default="*",
                    help="comma-separated names or globs, e.g. 'xpnet-*,torch-eager' (default: all usable)")
@@ -120,6 +122,9 @@ def _worker_env(cand: Candidate, threads: int | None) -> dict[str, str]:
     env.pop("CUPY_TF32", None)
     if cand.tf32 and cand.backend == "cupy":
         env["CUPY_TF32"] = "1"
+    env.pop(CUPY_KERNELS_ENV, None)
+    if cand.fused:
+        env[CUPY_KERNELS_ENV] = "1"
     return env
 
 

@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="auto = cupy when a GPU is usable, else numpy")
     train.add_argument("--device", default=None, help="e.g. cuda:1 (default: the backend's)")
     train.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    train.add_argument("--tf32", action="store_true",
+                       help="float32 matrix products on TF32 tensor cores (CUDA GPUs: faster "
+                            "for wide layers, products rounded to a 10-bit mantissa)")
     train.add_argument("--seed", type=int, default=0,
                        help="random_state of the model (initial weights, shuffling, dropout)")
     train.add_argument("--test-size", type=parse_test_size, default=0.25, metavar="F",

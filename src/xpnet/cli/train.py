@@ -107,7 +107,8 @@ def _make_estimator(args: argparse.Namespace, task: str, backend: str) -> Any:
                learning_rate_init=args.learning_rate, max_iter=args.epochs,
                batch_size=args.batch_size, alpha=args.alpha, dropout=args.dropout,
                early_stopping=args.early_stopping, random_state=args.seed,
-               verbose=not args.quiet, backend=backend, device=args.device, dtype=args.dtype)
+               verbose=not args.quiet, backend=backend, device=args.device, dtype=args.dtype,
+               tf32=args.tf32)
 
 
 def _report_validation(model: Any, task: str, validation: Any) -> None:

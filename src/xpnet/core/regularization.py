@@ -9,7 +9,7 @@ Nothing here reads a value back to the host.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, MutableMapping, Sequence
+from typing import Any, Mapping, MutableMapping
 
 from xpnet.core.kernels import Kernels
 

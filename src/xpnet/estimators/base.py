@@ -42,7 +42,7 @@ class BaseMLP(FittingMixin, BaseEstimator):
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: int = 10, backend: str = "auto",
                  device: Any = None, dtype: str = "float32", dropout: Any = 0.0,
-                 clip_norm: float | None = None) -> None:
+                 clip_norm: float | None = None, tf32: bool = False) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -70,6 +70,7 @@ class BaseMLP(FittingMixin, BaseEstimator):
         self.dtype = dtype
         self.dropout = dropout
         self.clip_norm = clip_norm
+        self.tf32 = tf32
 
     # ------------------------------------------------------------------ what users see
     def __sklearn_is_fitted__(self) -> bool:
@@ -172,7 +173,8 @@ class BaseMLP(FittingMixin, BaseEstimator):
         net = self._net
         Xd = check_X(X, net.backend, self._dtype, n_features=self.n_features_in_,
                      estimator=type(self).__name__)
-        with device_context(net.backend), np.errstate(over="ignore", invalid="ignore"):
+        with device_context(net.backend), net.backend.matmul_precision(self.tf32 is True), \
+                np.errstate(over="ignore", invalid="ignore"):
             out = predict_in_chunks(net.W, net.b, net.g, net.backend, Xd, finish,
                                     chunk_rows=self._chunk_rows if chunk_rows is None
                                     else chunk_rows)

@@ -80,7 +80,7 @@ class FittingMixin:
                 be = resolve_backend(be, None, X)
         else:
             be = resolve_backend(self.backend, self.device, X)
-        with device_context(be):
+        with device_context(be), be.matmul_precision(cfg.tf32):
             return self._fit_on(be, cfg, X, y, first=first, ckpt=ckpt, incremental=incremental,
                                 classes=classes, validation_data=validation_data,
                                 checkpoint=checkpoint, every=every)

@@ -1,7 +1,7 @@
 """MLPClassifier and MLPRegressor: scikit-learn's multi-layer perceptrons on any array backend.
 
 Same parameter names and fitted attributes as ``sklearn.neural_network``, plus ``backend``,
-``device``, ``dtype``, ``dropout``, per-layer ``activation`` and ``clip_norm``. X is
+``device``, ``dtype``, ``dropout``, per-layer ``activation``, ``clip_norm`` and ``tf32``. X is
 (n_samples, n_features) as in scikit-learn; the network works with examples in columns
 (X^T), and W[l] is stored (n[l], n[l-1]) on the device, so ``coefs_[l-1] = W[l]^T`` (NumPy).
 
@@ -35,7 +35,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     Parameters are scikit-learn's ``MLPClassifier``'s (``solver`` "sgd" or "adam") plus
     ``backend`` ("auto", "numpy", "cupy", "torch", "array_api_strict"), ``device``,
     ``dtype`` ("float32" or "float64"), ``dropout`` (a rate, or one per hidden layer),
-    ``activation`` (a name or one per hidden layer) and ``clip_norm``.
+    ``activation`` (a name or one per hidden layer), ``clip_norm`` and ``tf32`` (float32
+    matrix products on TF32 tensor cores of a CUDA GPU: several times faster for wide layers,
+    products rounded to a 10-bit mantissa; no effect on the CPU or in float64).
     """
 
     def _target(self, y: Any, n: int, be: Backend, cfg: Config, first: bool,

@@ -105,6 +105,9 @@ class Config:
             self.dropout = None
         self.clip_norm = None if est.clip_norm is None else check_number(
             "clip_norm", est.clip_norm, low=0.0, low_open=True, high_open=True)
+        if not isinstance(est.tf32, (bool, np.bool_)):
+            raise ValueError(f"tf32 must be True or False; got {est.tf32!r}")
+        self.tf32 = bool(est.tf32)
         self.early_stopping = bool(est.early_stopping)
         self.shuffle = bool(est.shuffle)
         self.verbose = bool(est.verbose)

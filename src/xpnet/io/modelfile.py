@@ -62,17 +62,6 @@ def _floats(xs: Any) -> list[float] | None:
     return None if xs is None else [float(x) for x in xs]
 
 
-def device_json(backend: Backend) -> Any:
-    """The backend's device as a JSON value that ``get_backend`` accepts back."""
-    if backend.name == "numpy":
-        return None
-    if backend.name == "cupy":
-        return int(backend.device)
-    if backend.name == "torch":
-        return str(backend.device)
-    return getattr(backend.device, "_device", None)
-
-
 def _params_json(est: Any) -> dict[str, Any]:
     out = {}
     for key, value in est.get_params(deep=False).items():
@@ -120,7 +109,7 @@ def host_network(net: Network) -> dict[str, Any]:
     """The network as NumPy arrays and names (for pickling)."""
     return {"W": {l: to_numpy(w).copy() for l, w in net.W.items()},
             "b": {l: to_numpy(v).copy() for l, v in net.b.items()},
-            "g": list(net.g), "backend": net.backend.name, "device": device_json(net.backend)}
+            "g": list(net.g), "backend": net.backend.name, "device": net.backend.device_spec}
 
 
 def _backend_or_numpy(name: str, device: Any, warn: bool) -> Backend:
@@ -199,7 +188,7 @@ def write(est: Any, path: str | os.PathLike, trainer: Any = None,
         "classes": _classes_json(getattr(est, "classes_", None)),
         "n_features_in": int(est.n_features_in_),
         "n_outputs": int(est.n_outputs_),
-        "trained_on": {"backend": net.backend.name, "device": device_json(net.backend)},
+        "trained_on": {"backend": net.backend.name, "device": net.backend.device_spec},
         "optimizer": opt_meta,
         "schedule": _json(est._schedule.state_dict()),
         "progress": _json({"n_iter": p.n_iter, "t": p.t, "loss": p.loss,
@@ -372,7 +361,7 @@ def load_estimator(path: str | os.PathLike, classes: Mapping[str, type], backend
         be = _backend_or_numpy(params.get("backend", "auto"),
                                device if device is not None else params.get("device"), True)
     if backend is not None or be.name != params.get("backend"):
-        est.set_params(backend=be.name, device=device_json(be))
+        est.set_params(backend=be.name, device=be.device_spec)
     L = len(meta["layer_dims"]) - 1
     est._net = _network(arrays, "", L, meta["activations"], be, meta["dtype"])
     state = _optimizer_state(arrays, meta)

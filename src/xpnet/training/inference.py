@@ -16,14 +16,14 @@ from typing import Any, Callable, Mapping, Sequence
 
 from xpnet.core.forward import forward
 
-__all__ = ["DEFAULT_MAX_BYTES", "chunk_rows_for", "predict_in_chunks"]
+__all__ = ["DEFAULT_MAX_BYTES", "chunk_rows_for", "itemsize", "predict_in_chunks"]
 
 DEFAULT_MAX_BYTES = 64 * 2**20
 # per row and layer: Z[l], A[l] and one temporary of the activation (softmax's exp, ...)
 _COPIES_PER_LAYER = 3
 
 
-def _itemsize(xp: Any, dtype: Any) -> int:
+def itemsize(xp: Any, dtype: Any) -> int:
     """Bytes per element of a standard dtype."""
     if xp.isdtype(dtype, "real floating") or xp.isdtype(dtype, "complex floating"):
         return xp.finfo(dtype).bits // 8
@@ -32,11 +32,12 @@ def _itemsize(xp: Any, dtype: Any) -> int:
     return 1
 
 
-def chunk_rows_for(W: Mapping[int, Any], itemsize: int, max_bytes: int = DEFAULT_MAX_BYTES
+def chunk_rows_for(units: Sequence[int], itemsize: int, max_bytes: int = DEFAULT_MAX_BYTES
                    ) -> int:
     """rows = floor(max_bytes / (3 itemsize sum_l n[l])), at least 1: the most examples whose
-    activations (Z[l], A[l] and a temporary for each layer l = 1..L) fit in ``max_bytes``."""
-    per_row = _COPIES_PER_LAYER * itemsize * sum(int(w.shape[0]) for w in W.values())
+    activations (Z[l], A[l] and a temporary for each layer l = 1..L) fit in ``max_bytes``.
+    ``units`` are the layer widths n[1], ..., n[L]."""
+    per_row = _COPIES_PER_LAYER * itemsize * sum(int(n_l) for n_l in units)
     return max(1, int(max_bytes) // max(1, per_row))
 
 
@@ -70,7 +71,7 @@ def predict_in_chunks(W: Mapping[int, Any], b: Mapping[int, Any], g: Sequence[st
     xp = backend.xp
     n = int(X.shape[0])
     if chunk_rows is None:
-        rows = chunk_rows_for(W, _itemsize(xp, X.dtype), max_bytes)
+        rows = chunk_rows_for([w.shape[0] for w in W.values()], itemsize(xp, X.dtype), max_bytes)
     else:
         rows = int(chunk_rows)
         if rows < 1:

@@ -32,15 +32,15 @@ from typing import Any, Callable
 import numpy as np
 
 from xpnet.backends import Backend, device_context, is_out_of_memory, to_numpy
-from xpnet.core.forward import forward
 from xpnet.core.optimizers import LearningRateSchedule, Optimizer, make_optimizer
 from xpnet.core.params import ParamBuffer, layer_shapes
 from xpnet.core.random import dropout_keys
 from xpnet.core.step import train_step
 from xpnet.errors import DeviceMemoryError, DivergenceError
+from xpnet.training.validation import ValidationPass
 
 __all__ = ["DeviceMemoryError", "DivergenceError", "Network", "Progress", "Settings", "Trainer",
-           "memory_estimate", "validation_score"]
+           "memory_estimate"]
 
 
 # --------------------------------------------------------------------------- the network
@@ -107,25 +107,6 @@ class Network:
         """``make_optimizer(name, theta, **kw)`` updating this network through its kernels."""
         return make_optimizer(name, self.theta, xp=self.backend.xp, kernels=self.kernels,
                               backend=self.backend, **kw)
-
-
-def validation_score(AL: Any, Y: Any, kind: str, *, xp: Any) -> Any:
-    """Accuracy (classifiers; subset accuracy for multilabel) or R^2 averaged over outputs
-    (regression) of A[L] against Y, both (n[L], m); a 0-d array on the device."""
-    if kind == "multiclass":
-        hit = xp.argmax(AL, axis=0) == xp.argmax(Y, axis=0)
-    elif kind == "binary":
-        hit = (AL[0, :] > 0.5) == (Y[0, :] > 0.5)
-    elif kind == "multilabel":
-        hit = xp.all((AL > 0.5) == (Y > 0.5), axis=0)
-    else:  # R^2 = 1 - SS_res / SS_tot per output (1 or 0 where SS_tot = 0, as scikit-learn)
-        res = xp.sum((Y - AL) ** 2, axis=1)
-        D = Y - xp.mean(Y, axis=1, keepdims=True)
-        tot = xp.sum(D * D, axis=1)
-        safe = xp.where(tot == 0, xp.ones_like(tot), tot)
-        r2 = xp.where(tot == 0, xp.astype(res == 0, res.dtype), 1.0 - res / safe)
-        return xp.mean(r2)
-    return xp.mean(xp.astype(hit, AL.dtype))
 
 
 # --------------------------------------------------------------------------- bookkeeping
@@ -249,6 +230,9 @@ class Trainer:
         self.X, self.Y, self.X_val, self.Y_val = X, Y, X_val, Y_val
         self.best = best
         self.on_epoch_end = on_epoch_end
+        self._validation = None if X_val is None else ValidationPass(
+            X_val, Y_val, net.g, settings.kind, backend=net.backend, kernels=net.kernels,
+            dims=net.dims)
         self.stop_reason: str | None = None
         self.n = int(X.shape[0])
         self._interrupt = _InterruptFlag()
@@ -363,11 +347,7 @@ class Trainer:
                 return "interrupted"
             values = [total / self.n]
             if self.X_val is not None:
-                AL, cache = forward(self.X_val.T, net.W, net.b, net.g, xp=xp,
-                                    kernels=net.kernels)
-                Yv = self.Y_val.T
-                values.append(net.kernels.cost(cache.Z[net.L], Yv, net.g[-1], xp=xp))
-                values.append(validation_score(AL, Yv, s.kind, xp=xp))
+                values.extend(self._validation.evaluate(net.W, net.b))
             values.append(net.all_finite())
             dt = net.W[1].dtype
             host = to_numpy(xp.stack([xp.astype(v, dt) for v in values]))  # the one read

@@ -1,0 +1,102 @@
+"""CuPy's kernels: the portable equations with fused elementwise CUDA kernels.
+
+On a GPU every CuPy call is one kernel launch (~12-15 us of Python and driver time), and a
+small network's step is bound by launches, not by arithmetic. These kernels cut the launches
+of a step without changing its algebra (``tests/test_kernels.py`` compares each override with
+the portable kernel on a GPU; ``tests/test_cupy_sources.py`` checks the CUDA bodies on the CPU):
+
+* Z[l] := W[l] A[l-1] + b[l];  A[l] = g(Z[l]): one cuBLAS product and one kernel;
+* dZ[l] = dA[l] * g'(Z[l]): one kernel;
+* dW[l] = dZ[l] A[l-1]^T and db[l] = sum_i dZ[l], written by cuBLAS and a reduction straight
+  into the flat gradient buffer (``out=``);
+* D[l] = [U < T] / keep: the counter-based generator of :mod:`xpnet.core.random` in one kernel
+  (no int64 temporaries);
+* SGD, momentum, Nesterov and Adam: one kernel over the whole flat parameter buffer.
+
+The bodies are in :mod:`xpnet.backends.cupy_sources`. They are switched on by the environment
+variable ``XPNET_CUPY_KERNELS=1`` until a GPU run has verified them; the CuPy backend runs the
+portable kernels otherwise.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Sequence
+
+import cupy
+
+from xpnet.backends.cupy_sources import ELEMENTWISE, HIDDEN, kernel_name
+from xpnet.core.kernels import Kernels
+from xpnet.core.random import dropout_threshold
+
+__all__ = ["CupyKernels"]
+
+
+@lru_cache(maxsize=None)
+def _kernel(key: str) -> Any:
+    """``ELEMENTWISE[key]`` as a ``cupy.ElementwiseKernel`` (compiled by NVRTC on first use)."""
+    in_params, out_params, body = ELEMENTWISE[key]
+    return cupy.ElementwiseKernel(in_params, out_params, body, kernel_name(key))
+
+
+class CupyKernels(Kernels):
+    """The portable kernels with fused CUDA elementwise kernels and ``out=`` buffers."""
+
+    # ------------------------------------------------------------------ forward
+    def linear_activation(self, W: Any, A_prev: Any, b: Any, g: str, *, xp: Any, ws: Any,
+                          l: int) -> tuple[Any, Any]:
+        if g not in HIDDEN:  # softmax: a reduction over each column; the portable path
+            return super().linear_activation(W, A_prev, b, g, xp=xp, ws=ws, l=l)
+        Z = cupy.matmul(W, A_prev)
+        A = cupy.empty_like(Z)
+        _kernel(f"bias_{g}")(b, Z, A)
+        return Z, A
+
+    def dropout_mask(self, keep: float, keys: tuple[int, int], shape: tuple[int, int],
+                     dtype: Any, *, xp: Any, device: Any, ws: Any, l: int) -> Any:
+        threshold = dropout_threshold(keep)
+        if shape[0] * shape[1] > (1 << 32):  # the 32-bit counter; the portable path refuses
+            return super().dropout_mask(keep, keys, shape, dtype, xp=xp, device=device,
+                                        ws=ws, l=l)
+        with cupy.cuda.Device(device):
+            D = cupy.empty(shape, dtype=dtype)
+            _kernel("dropout_mask")(keys[0], keys[1], threshold, 1.0 / keep, D)
+        return D
+
+    # ------------------------------------------------------------------ output layer
+    def output_delta(self, AL: Any, Y: Any, *, xp: Any, ws: Any) -> Any:
+        dZ = cupy.empty_like(AL)
+        _kernel("output_delta")(AL, Y, 1.0 / AL.shape[1], dZ)
+        return dZ
+
+    # ------------------------------------------------------------------ backward
+    def weight_grads(self, dZ: Any, A_prev: Any, *, xp: Any, ws: Any, l: int,
+                     out: tuple[Any, Any] = (None, None)) -> tuple[Any, Any]:
+        return (cupy.matmul(dZ, A_prev.T, out=out[0]),
+                cupy.sum(dZ, axis=1, keepdims=True, out=out[1]))
+
+    def activation_backward(self, dA: Any, Z: Any, A: Any, g: str, *, xp: Any, ws: Any,
+                            l: int) -> Any:
+        if g not in HIDDEN:
+            return super().activation_backward(dA, Z, A, g, xp=xp, ws=ws, l=l)
+        dZ = cupy.empty_like(dA)
+        _kernel(f"backward_{g}")(dA, Z, A, dZ)
+        return dZ
+
+    # ------------------------------------------------------------------ optimizer updates
+    def sgd(self, params: Sequence[Any], grads: Sequence[Any], lr: float, *, xp: Any) -> None:
+        for p, g in zip(params, grads):
+            _kernel("sgd")(g, lr, p)
+
+    def momentum(self, params: Sequence[Any], grads: Sequence[Any], velocities: Sequence[Any],
+                 lr: float, mu: float, nesterov: bool, *, xp: Any) -> None:
+        k = _kernel("nesterov" if nesterov else "momentum")
+        for p, g, v in zip(params, grads, velocities):
+            k(g, lr, mu, p, v)
+
+    def adam(self, params: Sequence[Any], grads: Sequence[Any], ms: Sequence[Any],
+             vs: Sequence[Any], lr_t: float, beta_1: float, beta_2: float, epsilon: float, *,
+             xp: Any) -> None:
+        k = _kernel("adam")
+        for p, g, m, v in zip(params, grads, ms, vs):
+            k(g, lr_t, beta_1, beta_2, epsilon, p, m, v)

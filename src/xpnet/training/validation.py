@@ -1,0 +1,95 @@
+"""J_val = (1/n) sum_B m_B J_B and the validation score, computed over row blocks of X_val.
+
+The per-epoch validation pass needs the cost and the score over all n validation examples,
+not every layer's Z[l], A[l] for all of them at once (gigabytes for a million rows). Both
+are sums over examples, so they are accumulated block by block on the device:
+
+    J      = sum_B (m_B / n) J_B                       (J_B: the cost of block B's Z[L])
+    score  = (1/n) sum_B hits_B                        (classifiers: accuracy, subset accuracy)
+    R^2    = mean_k 1 - SS_res,k / SS_tot,k            (regressors; SS_res,k = sum_B sum_i
+                                                         (y_k(i) - a_k(i))^2, SS_tot,k from
+                                                         Y's mean over all n, computed once)
+
+With a single block (n within the memory budget) the values are those of the whole-X pass,
+bit for bit. Nothing is read to the host: the caller stacks the 0-d results into its one
+read per epoch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from xpnet.core.forward import forward
+from xpnet.training.inference import DEFAULT_MAX_BYTES, chunk_rows_for, itemsize
+
+__all__ = ["ValidationPass", "block_hits"]
+
+
+def block_hits(AL: Any, Y: Any, kind: str, *, xp: Any) -> Any:
+    """hits = sum_i [a(i) predicts y(i)] over a block's columns (a 0-d array): argmax agrees
+    (multiclass), a > 0.5 agrees (binary), every label agrees (multilabel)."""
+    if kind == "multiclass":
+        hit = xp.argmax(AL, axis=0) == xp.argmax(Y, axis=0)
+    elif kind == "binary":
+        hit = (AL[0, :] > 0.5) == (Y[0, :] > 0.5)
+    elif kind == "multilabel":
+        hit = xp.all((AL > 0.5) == (Y > 0.5), axis=0)
+    else:
+        raise ValueError(f"kind must be 'multiclass', 'binary' or 'multilabel'; got {kind!r}")
+    return xp.sum(xp.astype(hit, AL.dtype))
+
+
+class ValidationPass:
+    """(J_val, score) of a network on fixed validation data, over blocks of rows.
+
+    ``X`` (n, n[0]) and ``Y`` (n, n[L]) hold examples in rows (the estimator's layout); each
+    block is passed to the equations as the view X[i:j]^T. ``kind`` is "multiclass",
+    "binary", "multilabel" (score: accuracy) or "continuous" (score: R^2). ``chunk_rows``:
+    rows per block (None: as many as fit in ``max_bytes`` of activations,
+    :func:`xpnet.training.inference.chunk_rows_for`).
+    """
+
+    def __init__(self, X: Any, Y: Any, g: Sequence[str], kind: str, *, backend: Any,
+                 kernels: Any, dims: Sequence[int], chunk_rows: int | None = None,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.X, self.Y, self.g, self.kind = X, Y, list(g), kind
+        self.xp, self.kernels = backend.xp, kernels
+        self.n = int(X.shape[0])
+        if chunk_rows is None:
+            chunk_rows = chunk_rows_for(dims[1:], itemsize(self.xp, X.dtype), max_bytes)
+        if int(chunk_rows) < 1:
+            raise ValueError(f"chunk_rows must be a positive number of rows; got {chunk_rows!r}")
+        self.rows = min(int(chunk_rows), max(self.n, 1))
+        self._ss_tot = None
+        if kind == "continuous":  # SS_tot,k = sum_i (y_k(i) - mean_k)^2, fixed across epochs
+            xp = self.xp
+            D = Y - xp.mean(Y, axis=0, keepdims=True)
+            self._ss_tot = xp.sum(D * D, axis=0)
+
+    def blocks(self) -> Any:
+        """(X[i:j]^T, Y[i:j]^T, m_B) for consecutive blocks of rows."""
+        for i in range(0, self.n, self.rows):
+            j = min(i + self.rows, self.n)
+            yield self.X[i:j, ...].T, self.Y[i:j, ...].T, j - i
+
+    def evaluate(self, W: Mapping[int, Any], b: Mapping[int, Any]) -> tuple[Any, Any]:
+        """(J_val, score): two 0-d arrays on the device; no host read."""
+        xp, K, L = self.xp, self.kernels, len(self.g)
+        J = acc = None
+        for Xb, Yb, m in self.blocks():
+            AL, cache = forward(Xb, W, b, self.g, xp=xp, kernels=K)
+            Jb = K.cost(cache.Z[L], Yb, self.g[-1], xp=xp) * (m / self.n)
+            if self.kind == "continuous":
+                part = xp.sum((Yb - AL) ** 2, axis=1)        # SS_res,k of this block
+            else:
+                part = block_hits(AL, Yb, self.kind, xp=xp)
+            J = Jb if J is None else J + Jb
+            acc = part if acc is None else acc + part
+            del AL, cache
+        if self.kind != "continuous":
+            return J, acc / self.n
+        tot = self._ss_tot  # R^2_k = 1 - SS_res/SS_tot; 1 or 0 where SS_tot = 0, as scikit-learn
+        safe = xp.where(tot == 0, xp.ones_like(tot), tot)
+        r2 = xp.where(tot == 0, xp.astype(acc == 0, acc.dtype), 1.0 - acc / safe)
+        return J, xp.mean(r2)
+
