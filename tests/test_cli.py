@@ -63,7 +63,7 @@ def test_train_save_plot_then_evaluate(tmp_path):
 def test_evaluate_in_process_and_on_another_backend(tmp_path, capsys):
     model = tmp_path / "bc.xpnet"
     assert main(["train", "--dataset", "breast_cancer", "--epochs", "5", "--layers", "16",
-                 "--quiet", "--save", str(model)]) == 0
+                 "--learning-rate", "0.01", "--quiet", "--save", str(model)]) == 0
     trained = number(ACCURACY, capsys.readouterr().out)
     assert trained[1] == 142 and 0.8 < trained[0] <= 1.0
     assert main(["evaluate", str(model)]) == 0

@@ -116,9 +116,9 @@ def test_bad_layer_dims(dims, match):
 
 
 def test_bad_init_scheme():
-    with pytest.raises(ValueError, match=r"unknown init 'glorot' for layer 1; expected one of "
-                                         r"he, xavier"):
-        draw_parameters([3, 2], init="glorot")
+    with pytest.raises(ValueError, match=r"unknown init 'lecun' for layer 1; expected one of "
+                                         r"he, xavier, glorot, glorot_logistic"):
+        draw_parameters([3, 2], init="lecun")
     with pytest.raises(ValueError, match=r"init lists 1 schemes for 2 layers"):
         draw_parameters([3, 2, 2], init=["he"])
 

@@ -9,6 +9,7 @@ import threading
 from functools import partial
 
 import numpy as np
+from sklearn.model_selection import train_test_split
 import pytest
 
 import xpnet
@@ -37,8 +38,8 @@ def test_one_full_batch_epoch_is_one_gradient_descent_step_of_the_core(cls, out)
               random_state=7, dtype="float64", backend="numpy")
     est.fit(X, y)
     Y = np.eye(3)[y] if out == "softmax" else y[:, None].astype(float)
-    W, b = xpnet.initialize_parameters([4, 5, Y.shape[1]], init=["he", "xavier"],
-                                       rng=np.random.default_rng(7), dtype="float64")
+    W, b = xpnet.initialize_parameters([4, 5, Y.shape[1]], init="glorot",
+                                       rng=np.random.RandomState(7), dtype="float64")
     J = xpnet.gradient_descent_step(np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), W, b,
                                     ["relu", out], 0.1)
     assert est.loss_curve_ == [float(J)]
@@ -54,8 +55,8 @@ def test_epoch_loss_is_the_sample_weighted_mean_of_batch_losses_with_l2():
     est = MLPClassifier(hidden_layer_sizes=(3,), solver="sgd", momentum=0.0, alpha=0.5,
                         learning_rate_init=0.05, batch_size=4, shuffle=False, max_iter=1,
                         random_state=0, dtype="float64", backend="numpy").fit(X, y)
-    W, b = xpnet.initialize_parameters([4, 3, 3], init=["he", "xavier"],
-                                       rng=np.random.default_rng(0), dtype="float64")
+    W, b = xpnet.initialize_parameters([4, 3, 3], init="glorot",
+                                       rng=np.random.RandomState(0), dtype="float64")
     Y = np.eye(3)[y]
     total = 0.0
     for s in range(0, 10, 4):  # batches of 4, 4, 2
@@ -221,7 +222,13 @@ def test_early_stopping_restores_the_best_weights():
     assert est.best_validation_score_ == max(scores) and est.best_loss_ is None
     train_idx, val_idx = est._split
     assert len(val_idx) == 27 and len(set(train_idx) | set(val_idx)) == 90
-    assert np.bincount(y[val_idx]).tolist() == [9, 9, 9]  # stratified
+    # scikit-learn's train_test_split, drawn from the stream after the initial parameters
+    # (multiclass: not stratified, as scikit-learn's MLP)
+    rs = np.random.RandomState(0)
+    xpnet.initialize_parameters([4, 16, 3], init="glorot", rng=rs)
+    want_train, want_val = train_test_split(np.arange(90), test_size=0.3, random_state=rs)
+    np.testing.assert_array_equal(train_idx, want_train)
+    np.testing.assert_array_equal(val_idx, want_val)
     assert est.score(X[val_idx], y[val_idx]) == pytest.approx(max(scores), abs=1e-12)
     if scores[-1] < max(scores):  # the last epoch was worse: the weights were rolled back
         assert est.score(X[val_idx], y[val_idx]) > scores[-1]
@@ -331,8 +338,8 @@ def test_divergence_stops_with_the_last_finite_parameters_and_a_hint():
     # the kept parameters are those before the bad batch: the same initial draws, then the
     # first (bad - 1) batches of epoch 1's permutation, replayed with partial_fit
     bad = info.value.batch
-    gen = np.random.default_rng(0)
-    W, b = xpnet.initialize_parameters([3, 8, 1], init=["he", "xavier"], rng=gen)
+    gen = np.random.RandomState(0)
+    W, b = xpnet.initialize_parameters([3, 8, 1], init="glorot", rng=gen)
     rows = gen.permutation(64)[: 8 * (bad - 1)]
     if bad == 1:
         np.testing.assert_array_equal(est.coefs_[0], W[1].T)

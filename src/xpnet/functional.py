@@ -109,8 +109,12 @@ def gradient_descent_step(X: Any, Y: Any, W: MutableMapping[int, Any],
 
 
 # --------------------------------------------------------------------------- host draws
-def _generator(rng: int | np.random.Generator | None) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+def _generator(rng: Any) -> Any:
+    """A seed: a new ``numpy.random.Generator``; a Generator, RandomState (or any object
+    with their ``uniform``/``standard_normal``): itself."""
+    if rng is None or isinstance(rng, (int, np.integer)):
+        return np.random.default_rng(rng)
+    return rng
 
 
 def draw_parameters(layer_dims: Sequence[int], init: str | Sequence[str] = "he",

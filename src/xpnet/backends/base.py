@@ -117,6 +117,11 @@ class Backend:
     def _devices(cls, describe: bool) -> list[str]:
         return []
 
+    def free_memory(self) -> int | None:
+        """Bytes free on the device for new arrays; None on the host (NumPy, torch on the CPU,
+        array-api-strict), where training data is never streamed."""
+        return None
+
     def matmul_precision(self, tf32: bool) -> Any:
         """A context in which float32 matrix products use TF32 tensor cores (``tf32=True``) or
         full float32 (``False``); the setting before is restored on exit. A no-op where the

@@ -53,6 +53,14 @@ class CupyBackend(Backend):
 
         return xp
 
+    def free_memory(self) -> int | None:
+        """The driver's free bytes plus what CuPy's memory pool holds unused."""
+        import cupy
+
+        with cupy.cuda.Device(self.device) as dev:
+            free = int(dev.mem_info[0])
+        return free + int(cupy.get_default_memory_pool().free_bytes())
+
     @contextlib.contextmanager
     def matmul_precision(self, tf32: bool) -> Any:
         """CuPy's float32 compute type set to TF32 / the default inside; restored after.

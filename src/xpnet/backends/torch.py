@@ -32,6 +32,16 @@ class TorchBackend(Backend):
 
         return xp
 
+    def free_memory(self) -> int | None:
+        """The driver's free bytes plus what torch's caching allocator holds unused (CUDA)."""
+        if getattr(self.device, "type", "cpu") != "cuda":
+            return None
+        import torch
+
+        free = int(torch.cuda.mem_get_info(self.device)[0])
+        return free + int(torch.cuda.memory_reserved(self.device)
+                          - torch.cuda.memory_allocated(self.device))
+
     @contextlib.contextmanager
     def matmul_precision(self, tf32: bool) -> Any:
         """torch.backends.cuda.matmul.fp32_precision = "tf32" / "ieee" inside; restored after.

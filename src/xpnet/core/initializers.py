@@ -1,8 +1,13 @@
 """W[l] ~ N(0, 2 / n[l-1]) (He) or U(-r, r), r = sqrt(6 / (n[l-1] + n[l])) (Xavier/Glorot); b[l] = 0.
 
+``"glorot"`` is scikit-learn's MLP initialisation, draw for draw: per layer, W[l]^T
+(n[l-1], n[l]) then b[l] (n[l],) from U(-r, r), r = sqrt(6 / (n[l-1] + n[l]))
+(``"glorot_logistic"``: sqrt(2 / ...), its choice for logistic activations), so the same
+seeded ``RandomState`` gives scikit-learn's initial coefs_ and intercepts_.
+
 The array API standard has no random numbers, so the draws come from a seeded host generator
-(a ``numpy.random.Generator``, passed in), in float64; the caller casts and moves them: for
-one seed every backend and device starts from bit-identical parameters.
+(a ``numpy.random.Generator`` or ``RandomState``, passed in), in float64; the caller casts and
+moves them: for one seed every backend and device starts from bit-identical parameters.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from typing import Any, Sequence
 
 __all__ = ["INITIALIZERS", "default_init", "draw_parameters"]
 
-INITIALIZERS = ("he", "xavier")
+INITIALIZERS = ("he", "xavier", "glorot", "glorot_logistic")
 
 
 def default_init(activation: str) -> str:
@@ -32,9 +37,10 @@ def _check_dims(layer_dims: Sequence[int]) -> list[int]:
 
 def draw_parameters(layer_dims: Sequence[int], init: str | Sequence[str], gen: Any, *,
                     xp: Any) -> tuple[dict[int, Any], dict[int, Any]]:
-    """Host float64 draws of W[l] (n[l], n[l-1]) from ``gen`` and zero b[l] (n[l], 1), l = 1..L.
+    """Host float64 draws of W[l] (n[l], n[l-1]) and b[l] (n[l], 1) from ``gen``, l = 1..L:
+    b[l] = 0 except for the glorot schemes, which draw it too.
 
-    ``init`` is one scheme or one per layer (``"he"`` / ``"xavier"``); ``xp`` the host
+    ``init`` is one scheme or one per layer (:data:`INITIALIZERS`); ``xp`` the host
     namespace the generator's arrays belong to (for the zeros).
     """
     dims = _check_dims(layer_dims)
@@ -50,6 +56,12 @@ def draw_parameters(layer_dims: Sequence[int], init: str | Sequence[str], gen: A
         elif schemes[l - 1] == "xavier":
             r = math.sqrt(6.0 / (n_prev + n))
             W[l] = gen.uniform(-r, r, size=(n, n_prev))
+        elif schemes[l - 1] in ("glorot", "glorot_logistic"):
+            factor = 2.0 if schemes[l - 1] == "glorot_logistic" else 6.0
+            r = math.sqrt(factor / (n_prev + n))
+            W[l] = gen.uniform(-r, r, size=(n_prev, n)).T.copy()
+            b[l] = gen.uniform(-r, r, size=n).reshape(n, 1)
+            continue
         else:
             raise ValueError(f"unknown init {schemes[l - 1]!r} for layer {l}; expected one of "
                              f"{', '.join(INITIALIZERS)}")

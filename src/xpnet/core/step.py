@@ -46,11 +46,14 @@ def train_step(X: Any, Y: Any, params: ParamBuffer, grads: ParamBuffer, g: Seque
                optimizer: Any, total: Any, *, xp: Any, kernels: Kernels, ws: Any = None,
                alpha: float = 0.0, clip_norm: float | None = None,
                keep: Sequence[float] | None = None,
-               keys: Callable[[int], tuple[int, int]] | None = None) -> Any:
+               keys: Callable[[int], tuple[int, int]] | None = None,
+               loss_scale: float = 1.0) -> Any:
     """One step on the batch X (n[0], m), Y (n[L], m); returns total + m J_B on the device.
 
         D[l]  = dropout masks from the counter-based generator (``keep[l-1] < 1``, ``keys(l)``)
-        S     = sum_i L(y(i), a[L](i)) + (alpha/2) sum_l ||W[l]||^2        (= m J_B)
+        S     = c sum_i L(y(i), a[L](i)) + (alpha/2) sum_l ||W[l]||^2      (= m J_B)
+                (c = ``loss_scale``: 1/n[L] reports the squared error as a mean over the
+                outputs, as scikit-learn does; the gradients are those of c = 1)
         dW[l] += (alpha/m) W[l];  g := clipped to ``clip_norm``;  optimizer step
 
     Gradients land in ``grads`` (views of its flat buffer); nothing is read back to the host.
@@ -66,7 +69,7 @@ def train_step(X: Any, Y: Any, params: ParamBuffer, grads: ParamBuffer, g: Seque
              for l in range(1, L) if keep[l - 1] < 1.0}
     ZL, cache = forward(X, W, b, g, xp=xp, D=D, kernels=K, ws=ws, logits=True)
     S, dZL = K.output_loss_delta(ZL, Y, g[L - 1], xp=xp, ws=ws)
-    total = K.accumulate(total, S, 1.0, xp=xp)
+    total = K.accumulate(total, S, loss_scale, xp=xp)
     backpropagate(dZL, W, cache, g, xp=xp, D=D, kernels=K, ws=ws, dW=grads.W, db=grads.b)
     if alpha:
         total = K.accumulate(total, K.sum_of_squares(params.weight_segments, xp=xp),

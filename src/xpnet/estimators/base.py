@@ -31,6 +31,9 @@ class BaseMLP(FittingMixin, BaseEstimator):
     # rows per block of the prediction pass; None: sized to the activation budget of
     # predict_in_chunks (set on an instance to force a block size, e.g. in tests)
     _chunk_rows: int | None = None
+    # rows per chunk of training data streamed from the host (None: stream only when X is too
+    # big for the device; set on an instance to force streaming, e.g. in tests)
+    _stream_rows: int | None = None
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: Any = "relu", *,
                  solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
@@ -42,7 +45,8 @@ class BaseMLP(FittingMixin, BaseEstimator):
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: int = 10, backend: str = "auto",
                  device: Any = None, dtype: str = "float32", dropout: Any = 0.0,
-                 clip_norm: float | None = None, tf32: bool = False) -> None:
+                 clip_norm: float | None = None, tf32: bool = False, init: str = "glorot"
+                 ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -71,6 +75,7 @@ class BaseMLP(FittingMixin, BaseEstimator):
         self.dropout = dropout
         self.clip_norm = clip_norm
         self.tf32 = tf32
+        self.init = init
 
     # ------------------------------------------------------------------ what users see
     def __sklearn_is_fitted__(self) -> bool:

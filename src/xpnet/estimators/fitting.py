@@ -18,10 +18,11 @@ from xpnet.io import modelfile
 from xpnet.estimators.sklearn_base import ConvergenceWarning
 from xpnet.backends import Backend, device_context, is_out_of_memory, to_numpy
 from xpnet.estimators.params import Config, check_number
-from xpnet.core.initializers import default_init
+from xpnet.training.host_random import HostRandom, check_random_state
 from xpnet.functional import initialize_parameters
 from xpnet.estimators.inputs import Target, check_X, is_backend_array, resolve_backend
 from xpnet.core.optimizers import LearningRateSchedule
+from xpnet.training.streaming import chunk_rows, should_stream
 from xpnet.training.loop import (DeviceMemoryError, Network, Progress, Settings, Trainer, memory_estimate,
                        out_of_memory)
 from xpnet.estimators.holdout import holdout_split, validation_fingerprint, train_and_validation, validation_set
@@ -113,11 +114,15 @@ class FittingMixin:
             progress.val_scores = [math.nan] * len(progress.loss_curve)
             progress.val_loss_curve = [math.nan] * len(progress.loss_curve)
         batch_size = _batch_size(cfg, int(X_train.shape[0]))
+        stream_rows = None
+        if isinstance(X_train, np.ndarray) and be.name != "numpy":  # X stays on the host
+            stream_rows = self._stream_rows or chunk_rows(
+                int(X_train.shape[1]) * cfg.itemsize, batch_size, (be.free_memory() or 0) // 4)
         # 3. from here on the estimator changes (kept to restore if memory runs out at once)
         before = self.__dict__.copy()
         self._net, self._optimizer, self._schedule, self._progress = (net, optimizer, schedule,
                                                                       progress)
-        self._rng, self._dtype, self._target_kind = rng, cfg.dtype, target.kind
+        self._dtype, self._target_kind = cfg.dtype, target.kind
         self.n_features_in_, self.n_outputs_ = n_features, n_outputs
         self.out_activation_ = "logistic" if target.out_activation == "sigmoid" \
             else target.out_activation
@@ -127,6 +132,7 @@ class FittingMixin:
         settings = Settings(max_iter=cfg.max_iter, batch_size=batch_size, shuffle=cfg.shuffle,
                             alpha=cfg.alpha, dropout=cfg.dropout, clip_norm=cfg.clip_norm,
                             incremental=incremental, verbose=cfg.verbose, kind=target.kind,
+                            loss_scale=1.0 / n_outputs if target.kind == "continuous" else 1.0,
                             name=name)
 
         def on_epoch_end(trainer: Trainer, last: bool) -> None:
@@ -134,9 +140,18 @@ class FittingMixin:
                 modelfile.write(self, checkpoint, trainer=trainer, validation=fingerprint)
 
         trainer = Trainer(net, optimizer, schedule, progress, rng, settings, X_train, Y_train,
-                          X_val, Y_val, best=best, on_epoch_end=on_epoch_end)
+                          X_val, Y_val, best=best, on_epoch_end=on_epoch_end,
+                          stream_rows=stream_rows, order=state.get("order"))
         self._run(trainer, net, progress, before, cfg, ckpt=ckpt, incremental=incremental)
         return self
+
+    def _streams(self, be: Backend, X: np.ndarray) -> bool:
+        """Whether the host array X is streamed to ``be`` in chunks instead of moved whole:
+        when it would take more than half the device's free memory (``_stream_rows`` set:
+        always, at that many rows per chunk)."""
+        if be.name == "numpy":
+            return False
+        return self._stream_rows is not None or should_stream(X.nbytes, be.free_memory())
 
     def _checked_inputs(self, be: Backend, cfg: Config, X: Any, y: Any, *, first: bool,
                         ckpt: Any, incremental: bool, classes: Any, validation_data: Any,
@@ -146,8 +161,10 @@ class FittingMixin:
         fitted one or the checkpoint. Nothing changes here."""
         name = type(self).__name__
         try:
-            Xd = check_X(X, be, cfg.dtype, estimator=name,
+            Xd = check_X(X, be, cfg.dtype, estimator=name, upload=False,
                          n_features=None if first or ckpt else self.n_features_in_)
+            if isinstance(Xd, np.ndarray) and not self._streams(be, Xd):
+                Xd = be.asarray(Xd)  # all of X on the device, once
             target = self._target(y, int(Xd.shape[0]), be, cfg, first or ckpt is not None,
                                   incremental, classes)
         except Exception as exc:
@@ -184,7 +201,8 @@ class FittingMixin:
                    ) -> dict[str, Any]:
         """A fresh or continued fit's state, keyed as ``modelfile.restore_training``'s; with
         early stopping and ``split``, the internal validation split of the n rows."""
-        rng = cfg.rng(self.random_state) if (first or not incremental) else self._rng
+        # a new stream per call, as scikit-learn's check_random_state in every fit/partial_fit
+        rng = check_random_state(self.random_state)
         net = self._network(be, cfg, dims, g, rng, n=n, first=first)
         optimizer = None
         if incremental and not first and hasattr(self, "_optimizer") and net is self._net:
@@ -203,21 +221,19 @@ class FittingMixin:
         progress.n_iter = 0  # scikit-learn counts the epochs of each call
         train_idx = val_idx = None
         if cfg.early_stopping and split:
-            labels = None  # class indices (not one-hot rows) come to the host
-            if target.kind == "multiclass":
-                labels = to_numpy(be.xp.argmax(target.Y, axis=1))
-            elif target.kind == "binary":
+            labels = None  # scikit-learn stratifies binary targets only (its n_outputs_ == 1)
+            if target.kind == "binary":
                 labels = to_numpy(target.Y[:, 0])
             train_idx, val_idx = holdout_split(n, cfg.validation_fraction, rng, labels)
         return {"net": net, "optimizer": optimizer, "schedule": schedule, "progress": progress,
                 "rng": rng, "best": None, "train_idx": train_idx, "val_idx": val_idx}
 
     def _network(self, be: Backend, cfg: Config, dims: list[int], g: list[str],
-                 rng: np.random.Generator, *, n: int, first: bool) -> Network:
+                 rng: HostRandom, *, n: int, first: bool) -> Network:
         """W[l], b[l] drawn from ``rng`` (first fit), else the fitted network, moved to ``be``."""
         if first:
             try:
-                inits = [default_init(a) for a in g]
+                inits = cfg.inits(g)
                 W, b = initialize_parameters(dims, init=inits, rng=rng, dtype=cfg.dtype,
                                              backend=be)
             except Exception as exc:

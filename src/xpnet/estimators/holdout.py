@@ -15,6 +15,7 @@ import numpy as np
 from xpnet.backends import Backend, is_out_of_memory, to_numpy
 from xpnet.estimators.params import Config
 from xpnet.estimators.inputs import Target, check_X, classification_target, regression_target
+from xpnet.training.host_random import HostRandom
 from xpnet.training.loop import out_of_memory
 
 __all__ = ["holdout_split", "train_and_validation", "validation_fingerprint", "validation_set"]
@@ -66,42 +67,80 @@ def validation_set(data: Any, be: Backend, cfg: Config, target: Target, n_featur
     return Xv, Yv.Y
 
 
-def holdout_split(n: int, fraction: float, rng: np.random.Generator, labels: np.ndarray | None
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """(train, validation) row indices; n_val = ceil(fraction n), stratified by ``labels``."""
+def holdout_split(n: int, fraction: float, rng: HostRandom, labels: np.ndarray | None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) row indices, as scikit-learn's ``train_test_split(...,
+    test_size=fraction, random_state=rng, stratify=labels)`` draws them from the same stream
+    (its MLP stratifies binary targets only): n_val = ceil(fraction n), indices in the drawn
+    order (not sorted), so that the epochs after it shuffle the same rows."""
     n_val = math.ceil(fraction * n)
-    if n_val < 2 or n - n_val < 1:
+    n_train = n - n_val
+    if n_val < 2 or n_train < 1:
         raise ValueError(f"The validation set is too small: validation_fraction="
                          f"{fraction:g} of {n} samples gives {n_val} validation and "
-                         f"{n - n_val} training samples. Increase validation_fraction or the "
+                         f"{n_train} training samples. Increase validation_fraction or the "
                          f"size of your dataset (early stopping needs >= 2 validation samples)")
-    perm = rng.permutation(n)
-    if labels is None:
-        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-    lab = labels[perm]
-    classes, counts = np.unique(lab, return_counts=True)
-    share = counts * n_val / n
-    take = np.floor(share).astype(int)
-    order = np.argsort(-(share - take), kind="stable")
-    take[order[: n_val - take.sum()]] += 1
-    val = np.concatenate([perm[lab == c][:k] for c, k in zip(classes, take)])
-    mask = np.ones(n, dtype=bool)
-    mask[val] = False
-    return np.flatnonzero(mask), np.sort(val)
+    if labels is None:  # ShuffleSplit
+        perm = rng.permutation(n)
+        return perm[n_val:], perm[:n_val]
+    # StratifiedShuffleSplit
+    classes, y_idx, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    if counts.min() < 2:
+        raise ValueError(f"early stopping's validation split is stratified, but class(es) "
+                         f"{classes[counts < 2].tolist()} have a single sample; every class "
+                         f"needs at least 2 (or set early_stopping=False)")
+    if n_train < len(classes) or n_val < len(classes):
+        raise ValueError(f"early stopping's split of {n} samples into {n_train} training and "
+                         f"{n_val} validation samples cannot hold each of the "
+                         f"{len(classes)} classes on both sides; change validation_fraction")
+    by_class = np.split(np.argsort(y_idx, kind="stable"), np.cumsum(counts)[:-1])
+    n_i = _approximate_mode(counts, n_train, rng)
+    t_i = _approximate_mode(counts - n_i, n_val, rng)
+    train: list[int] = []
+    val: list[int] = []
+    for i, rows in enumerate(by_class):
+        drawn = rows.take(rng.permutation(int(counts[i])), mode="clip")
+        train.extend(drawn[: n_i[i]])
+        val.extend(drawn[n_i[i]: n_i[i] + t_i[i]])
+    return rng.permutation(np.asarray(train, dtype=np.intp)), \
+        rng.permutation(np.asarray(val, dtype=np.intp))
+
+
+def _approximate_mode(counts: np.ndarray, n_draws: int, rng: HostRandom) -> np.ndarray:
+    """How many of ``n_draws`` to take from each class: floor of the proportional share, then
+    one more for the largest remainders, ties broken at random (scikit-learn's
+    ``_approximate_mode``, draw for draw)."""
+    continuous = counts / counts.sum() * n_draws
+    floored = np.floor(continuous)
+    need = int(n_draws - floored.sum())
+    if need > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (inds,) = np.where(remainder == value)
+            add = min(len(inds), need)
+            floored[rng.choice(inds, size=add, replace=False)] += 1
+            need -= add
+            if need == 0:
+                break
+    return floored.astype(int)
 
 
 def train_and_validation(be: Backend, X: Any, Y: Any, val: tuple[Any, Any] | None,
                           train_idx: np.ndarray | None, val_idx: np.ndarray | None
                           ) -> tuple[Any, Any, Any, Any]:
     """(X_train, Y_train, X_val, Y_val): all of X, Y and ``val`` (validation_data), or the
-    rows ``train_idx`` / ``val_idx`` of the split, or all of X, Y and no validation."""
+    rows ``train_idx`` / ``val_idx`` of the split, or all of X, Y and no validation. A host
+    X (streamed training data) is split on the host."""
     if val is not None:  # validation_data: all of X, y is for training
         X_train, Y_train, (X_val, Y_val) = X, Y, val
     elif val_idx is not None:
         xp = be.xp
         ti, vi = be.asarray(train_idx), be.asarray(val_idx)
-        X_train, Y_train = xp.take(X, ti, axis=0), xp.take(Y, ti, axis=0)
-        X_val, Y_val = xp.take(X, vi, axis=0), xp.take(Y, vi, axis=0)
+        Y_train, Y_val = xp.take(Y, ti, axis=0), xp.take(Y, vi, axis=0)
+        if isinstance(X, np.ndarray) and be.name != "numpy":  # streamed X stays on the host
+            X_train, X_val = np.take(X, train_idx, axis=0), np.take(X, val_idx, axis=0)
+        else:
+            X_train, X_val = xp.take(X, ti, axis=0), xp.take(X, vi, axis=0)
     else:
         X_train, Y_train, X_val, Y_val = X, Y, None, None
     return X_train, Y_train, X_val, Y_val

@@ -127,11 +127,12 @@ def _host_array(X: Any, name: str) -> np.ndarray:
 
 
 def check_X(X: Any, be: Backend, dtype: str, *, n_features: int | None = None,
-            estimator: str = "the estimator", name: str = "X") -> Any:
+            estimator: str = "the estimator", name: str = "X", upload: bool = True) -> Any:
     """``X`` (n_samples, n_features) checked, cast to ``dtype`` and on ``be``'s device.
 
-    A NumPy/array-like X is checked on the host and moved once (C order); an array of
-    ``be`` stays on its device (a different backend or device raises BackendError).
+    A NumPy/array-like X is checked on the host and moved once (C order; ``upload=False``:
+    kept on the host as a C-ordered NumPy array); an array of ``be`` stays on its device (a
+    different backend or device raises BackendError).
     """
     if is_backend_array(X):
         _check_place(X, be, name)
@@ -151,9 +152,15 @@ def check_X(X: Any, be: Backend, dtype: str, *, n_features: int | None = None,
     _shape_checks(A.shape, name, n_features, estimator)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow shows up as inf below
         A = np.ascontiguousarray(A, dtype=dtype)
-    if not np.isfinite(A).all():
+    if not _host_all_finite(A):
         raise _not_finite(name, bool(np.isnan(A).any()), dtype)
-    return be.asarray(A)
+    return be.asarray(A) if upload else A
+
+
+def _host_all_finite(A: np.ndarray, rows: int = 1 << 16) -> bool:
+    """np.isfinite(A).all() over blocks of rows: a memory-mapped X bigger than the host's
+    memory is read once, never held (nor its boolean mask) whole."""
+    return all(bool(np.isfinite(A[i:i + rows]).all()) for i in range(0, max(len(A), 1), rows))
 
 
 def check_y_length(y: Any, n_samples: int, name: str = "y") -> None:

@@ -12,11 +12,13 @@ from typing import Any
 import numpy as np
 
 from xpnet.core.activations import HIDDEN_ACTIVATIONS
+from xpnet.core.initializers import default_init
 from xpnet.core.optimizers import SCHEDULES
 
 __all__ = ["Config", "check_number"]
 
 _SOLVERS = ("sgd", "adam")
+_INITS = ("glorot", "he")
 _ALIASES = {"logistic": "sigmoid"}  # scikit-learn's name for the sigmoid
 
 
@@ -105,6 +107,11 @@ class Config:
             self.dropout = None
         self.clip_norm = None if est.clip_norm is None else check_number(
             "clip_norm", est.clip_norm, low=0.0, low_open=True, high_open=True)
+        if est.init not in _INITS:
+            raise ValueError(f"unknown init {est.init!r}; expected 'glorot' (scikit-learn's: "
+                             f"uniform W and b) or 'he' (He-normal for relu layers, Glorot "
+                             f"otherwise, zero b)")
+        self.init = est.init
         if not isinstance(est.tf32, (bool, np.bool_)):
             raise ValueError(f"tf32 must be True or False; got {est.tf32!r}")
         self.tf32 = bool(est.tf32)
@@ -126,11 +133,14 @@ class Config:
         """The batch size for ``n`` samples: "auto" is min(200, n) (for memory estimates)."""
         return min(200, n) if self.batch_size == "auto" else self.batch_size
 
-    def rng(self, random_state: Any) -> np.random.Generator:
-        """The host generator every draw of a fit comes from."""
-        if isinstance(random_state, np.random.Generator):
-            return random_state
-        if isinstance(random_state, np.random.RandomState):
-            return np.random.default_rng(random_state.randint(0, 2 ** 31 - 1))
-        return np.random.default_rng(random_state)
+    def inits(self, g: list[str]) -> list[str]:
+        """The initialisation scheme of each layer l = 1..L (activations ``g``): scikit-learn's
+        "glorot" (factor 2, "glorot_logistic", where the layer's activation is logistic; the
+        output layer follows the hidden layers' when they are all logistic, as scikit-learn,
+        which uses its one activation for every layer), or "he" / "xavier" by activation."""
+        if self.init == "he":
+            return [default_init(a) for a in g]
+        hidden = g[:-1]
+        logistic = [a == "sigmoid" for a in hidden] + [all(a == "sigmoid" for a in hidden)]
+        return ["glorot_logistic" if lg else "glorot" for lg in logistic]
 

@@ -29,6 +29,7 @@ import numpy as np
 from xpnet.io import container as serialization
 from xpnet.backends import Backend, BackendError, get_backend, to_numpy
 from xpnet.core.optimizers import LearningRateSchedule, Optimizer
+from xpnet.training.host_random import HostRandom
 from xpnet.training.loop import Network, Progress
 
 __all__ = ["check_resumable", "device_network", "device_optimizer", "host_network",
@@ -195,12 +196,10 @@ def write(est: Any, path: str | os.PathLike, trainer: Any = None,
                            "loss_curve": p.loss_curve, "val_loss_curve": p.val_loss_curve,
                            "val_scores": p.val_scores, "history": p.history}),
     }
-    rng = getattr(est, "_rng", None)
-    if isinstance(rng, np.random.Generator):
-        meta["rng"] = _json(rng.bit_generator.state)
     if trainer is not None:
-        rng_state = trainer.rng.bit_generator.state
+        rng_state = trainer.rng.state
         train_idx, val_idx = est._split
+        arrays["order"] = np.asarray(trainer.order, dtype=np.int64)
         if trainer.best is not None:
             for l in range(1, net.L + 1):
                 arrays[f"best/W[{l}]"] = to_numpy(trainer.best[0][l])
@@ -307,18 +306,22 @@ def _progress(meta: Mapping[str, Any]) -> Progress:
                     val_scores=_floats(p["val_scores"]), history=history)
 
 
-def _generator(state: Mapping[str, Any]) -> np.random.Generator:
-    """A numpy Generator in the saved ``bit_generator.state``."""
+def _host_random(saved: Mapping[str, Any]) -> HostRandom:
+    """The fit's host stream in its saved state (a RandomState's, or a Generator's; files
+    of earlier versions hold a bare Generator state)."""
+    state = saved.get("state", saved) if isinstance(saved, Mapping) else None
     name = state.get("bit_generator") if isinstance(state, Mapping) else None
     if name not in _BIT_GENERATORS:
         raise serialization.ModelFileError(f"saved RNG {name!r} is not one of "
                                            f"{', '.join(_BIT_GENERATORS)}")
-    rng = np.random.Generator(getattr(np.random, name)())
     try:
-        rng.bit_generator.state = dict(state)
+        if saved.get("kind") == "RandomState":
+            state = {**state, "state": {**state["state"],
+                                        "key": np.asarray(state["state"]["key"], np.uint32)}}
+            return HostRandom.from_state({"kind": "RandomState", "state": state})
+        return HostRandom.from_state(dict(state))
     except (TypeError, ValueError, KeyError) as exc:
         raise serialization.ModelFileError(f"saved RNG state is not valid: {exc}") from None
-    return rng
 
 
 def restore_training(ckpt: tuple[dict, dict], be: Backend) -> dict[str, Any]:
@@ -330,7 +333,7 @@ def restore_training(ckpt: tuple[dict, dict], be: Backend) -> dict[str, Any]:
     net = _network(arrays, "", L, g, be, dtype)
     state = _optimizer_state(arrays, meta)
     optimizer = device_optimizer(state, net)
-    rng = _generator(training["rng"])
+    rng = _host_random(training["rng"])
     best = None
     if training.get("best"):
         b = _network(arrays, "best/", L, g, be, dtype)
@@ -338,9 +341,10 @@ def restore_training(ckpt: tuple[dict, dict], be: Backend) -> dict[str, Any]:
     train_idx = val_idx = None
     if training.get("split"):
         train_idx, val_idx = arrays["split/train"], arrays["split/val"]
+    order = arrays.get("order")  # the epochs' cumulative shuffle (None: files before it)
     return {"net": net, "optimizer": optimizer, "schedule": _schedule(meta),
             "progress": _progress(meta), "rng": rng, "best": best, "train_idx": train_idx,
-            "val_idx": val_idx}
+            "val_idx": val_idx, "order": None if order is None else np.asarray(order)}
 
 
 def load_estimator(path: str | os.PathLike, classes: Mapping[str, type], backend: Any,
@@ -369,8 +373,6 @@ def load_estimator(path: str | os.PathLike, classes: Mapping[str, type], backend
         est._optimizer = device_optimizer(state, est._net)
     est._schedule = _schedule(meta)
     est._progress = _progress(meta)
-    est._rng = (_generator(meta["rng"]) if "rng" in meta
-                else np.random.default_rng(params.get("random_state")))
     est._dtype, est._target_kind = meta["dtype"], meta["target_kind"]
     est._split = (None, None)
     est.n_features_in_, est.n_outputs_ = int(meta["n_features_in"]), int(meta["n_outputs"])

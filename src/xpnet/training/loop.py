@@ -1,8 +1,10 @@
 """The training loop: epochs of mini-batch steps with the data on the device.
 
-    each epoch:  order = rng.permutation(n)                (seeded host generator, moved once)
+    each epoch:  order := order[rng.permutation(n)]       (scikit-learn's shuffle of its
+                                                            sample_idx: order starts as 0..n-1
+                                                            at each fit call; host, moved once)
                  X, Y := X[order], Y[order]                (once; batches are contiguous slices)
-                 seed = rng.integers(2^63)                 (with dropout: the epoch's mask seed)
+                 seed = rng.seed63()                       (with dropout: the epoch's mask seed)
         each batch B = rows a:b (m_B examples):
             S := train_step(X[a:b].T, Y[a:b].T, S)         (xpnet.core.step: forward, m_B J_B,
                                                             backward, L2, clipping, optimizer,
@@ -37,6 +39,8 @@ from xpnet.core.params import ParamBuffer, layer_shapes
 from xpnet.core.random import dropout_keys
 from xpnet.core.step import train_step
 from xpnet.errors import DeviceMemoryError, DivergenceError
+from xpnet.training.host_random import HostRandom
+from xpnet.training.streaming import host_batches
 from xpnet.training.validation import ValidationPass
 
 __all__ = ["DeviceMemoryError", "DivergenceError", "Network", "Progress", "Settings", "Trainer",
@@ -136,6 +140,8 @@ class Settings:
     incremental: bool = False            # partial_fit: one epoch, no ConvergenceWarning
     verbose: bool = False
     kind: str = "multiclass"             # binary, multiclass, multilabel, continuous
+    loss_scale: float = 1.0              # c in J = c * data loss + L2 (1/n[L]: squared error
+                                         # as a mean over the outputs, scikit-learn's)
     name: str = "MLP"                    # for messages
 
 
@@ -217,14 +223,17 @@ class Trainer:
     in ``best``. Epochs without them append NaN to validation curves that already exist, so
     the curves keep one entry per epoch, as ``loss_curve``. ``on_epoch_end(trainer, last)``
     runs after each epoch's bookkeeping (the estimator writes checkpoints there); ``last`` is
-    True for the fit's final epoch.
+    True for the fit's final epoch. ``stream_rows``: X is a host NumPy array bigger than the
+    device and goes up ``stream_rows`` rows (whole batches) at a time, with the same batches
+    as on the device (:mod:`xpnet.training.streaming`).
     """
 
     def __init__(self, net: Network, optimizer: Optimizer, schedule: LearningRateSchedule,
-                 progress: Progress, rng: np.random.Generator, settings: Settings, X: Any,
+                 progress: Progress, rng: HostRandom, settings: Settings, X: Any,
                  Y: Any, X_val: Any = None, Y_val: Any = None,
                  best: tuple[dict, dict] | None = None,
-                 on_epoch_end: Callable[["Trainer", bool], None] | None = None) -> None:
+                 on_epoch_end: Callable[["Trainer", bool], None] | None = None,
+                 stream_rows: int | None = None, order: np.ndarray | None = None) -> None:
         self.net, self.optimizer, self.schedule = net, optimizer, schedule
         self.progress, self.rng, self.settings = progress, rng, settings
         self.X, self.Y, self.X_val, self.Y_val = X, Y, X_val, Y_val
@@ -232,9 +241,15 @@ class Trainer:
         self.on_epoch_end = on_epoch_end
         self._validation = None if X_val is None else ValidationPass(
             X_val, Y_val, net.g, settings.kind, backend=net.backend, kernels=net.kernels,
-            dims=net.dims)
+            dims=net.dims, loss_scale=settings.loss_scale)
         self.stop_reason: str | None = None
         self.n = int(X.shape[0])
+        # the rows' order after the last shuffle (scikit-learn's sample_idx)
+        self.order = np.arange(self.n) if order is None else np.asarray(order)
+        if self.order.shape != (self.n,):
+            raise ValueError(f"order has {self.order.shape[0]} rows; the data has {self.n}")
+        # X on the host while the network is on a device: streamed in chunks of this many rows
+        self.stream_rows: int | None = stream_rows
         self._interrupt = _InterruptFlag()
         self._ws: Any = None     # the kernels' workspace, held while run() runs
         self._grads: Any = None  # dW[l], db[l]: a ParamBuffer of theta's layout
@@ -248,7 +263,8 @@ class Trainer:
             keys = lambda l: dropout_keys(seed, step, l)  # noqa: E731
         return train_step(Xb, Yb, net.theta, self._grads, net.g, self.optimizer, total,
                           xp=net.backend.xp, kernels=net.kernels, ws=self._ws, alpha=s.alpha,
-                          clip_norm=s.clip_norm, keep=keep, keys=keys)
+                          clip_norm=s.clip_norm, keep=keep, keys=keys,
+                          loss_scale=s.loss_scale)
 
     def _epoch(self, check_each: bool = False) -> tuple[Any, int, int | None]:
         """Run one epoch: (sum of m_B J_B on the device, batches done, first bad batch or None).
@@ -259,16 +275,23 @@ class Trainer:
         net, xp, s = self.net, self.net.backend.xp, self.settings
         K, ws = net.kernels, self._ws
         X, Y, n, bs = self.X, self.Y, self.n, s.batch_size
-        if s.shuffle:  # permuted once; every batch is then a contiguous slice
-            order = net.backend.asarray(self.rng.permutation(n))
-            X = K.take_rows(X, order, xp=xp, ws=ws, role="X")
+        host_order = None
+        if s.shuffle:
+            self.order = host_order = self.order[self.rng.permutation(n)]
+        if host_order is not None:  # permuted once; every batch is then a contiguous slice
+            order = net.backend.asarray(host_order)
+            if self.stream_rows is None:
+                X = K.take_rows(X, order, xp=xp, ws=ws, role="X")
             Y = K.take_rows(Y, order, xp=xp, ws=ws, role="Y")
-        seed = int(self.rng.integers(0, 2 ** 63)) if s.dropout else None
+        seed = self.rng.seed63() if s.dropout else None
         total = None
         done = 0
-        for start in range(0, n, bs):
-            stop = min(start + bs, n)
-            Xb, Yb = X[start:stop, :].T, Y[start:stop, :].T
+        if self.stream_rows is None:
+            batches = ((a, min(a + bs, n), X[a:min(a + bs, n), :]) for a in range(0, n, bs))
+        else:  # X on the host: uploaded a chunk of batches at a time
+            batches = host_batches(X, host_order, self.stream_rows, bs, net.backend.asarray)
+        for start, stop, Xrows in batches:
+            Xb, Yb = Xrows.T, Y[start:stop, :].T
             if check_each:
                 before = net.copy(), self.optimizer.state_dict()
                 S = self._step(Xb, Yb, None, done, seed)
@@ -314,14 +337,14 @@ class Trainer:
         self.stop_reason = reason
         return reason
 
-    def _snapshot(self) -> tuple[Any, Any, dict]:
-        return self.net.copy(), self.optimizer.state_dict(), self.rng.bit_generator.state
+    def _snapshot(self) -> tuple[Any, Any, dict, np.ndarray]:
+        return self.net.copy(), self.optimizer.state_dict(), self.rng.state, self.order
 
-    def _restore(self, snap: tuple[Any, Any, dict]) -> None:
-        (W, b), state, rng_state = snap
+    def _restore(self, snap: tuple[Any, Any, dict, np.ndarray]) -> None:
+        (W, b), state, rng_state, self.order = snap
         self.net.assign(W, b)
         self.optimizer.load_state_dict(state)
-        self.rng.bit_generator.state = rng_state
+        self.rng.state = rng_state
 
     def _run(self, bar: Any) -> str:
         s, p, net = self.settings, self.progress, self.net
@@ -412,8 +435,9 @@ class Trainer:
     # ---------------------------------------------------------------- what can go wrong
     def _needed(self) -> int:
         itemsize = 4 if self._dtype == "float32" else 8
-        data = (int(self.X.shape[0]) * int(self.X.shape[1])
-                + int(self.Y.shape[0]) * int(self.Y.shape[1])) * itemsize
+        rows = self.n if self.stream_rows is None else self.stream_rows
+        data = (rows * int(self.X.shape[1]) + int(self.Y.shape[0]) * int(self.Y.shape[1])
+                ) * itemsize
         return data + memory_estimate(self._dims, self.settings.batch_size, itemsize,
                                       self.optimizer.name)
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
 from xpnet.core.forward import forward
 from xpnet.training.inference import DEFAULT_MAX_BYTES, chunk_rows_for, itemsize
 
@@ -51,12 +53,16 @@ class ValidationPass:
 
     def __init__(self, X: Any, Y: Any, g: Sequence[str], kind: str, *, backend: Any,
                  kernels: Any, dims: Sequence[int], chunk_rows: int | None = None,
-                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+                 max_bytes: int = DEFAULT_MAX_BYTES, loss_scale: float = 1.0) -> None:
         self.X, self.Y, self.g, self.kind = X, Y, list(g), kind
         self.xp, self.kernels = backend.xp, kernels
+        self.loss_scale = float(loss_scale)
+        on_host = isinstance(X, np.ndarray) and backend.name != "numpy"
+        self._upload = backend.asarray if on_host else None
         self.n = int(X.shape[0])
         if chunk_rows is None:
-            chunk_rows = chunk_rows_for(dims[1:], itemsize(self.xp, X.dtype), max_bytes)
+            size = X.dtype.itemsize if on_host else itemsize(self.xp, X.dtype)
+            chunk_rows = chunk_rows_for(dims[1:], size, max_bytes)
         if int(chunk_rows) < 1:
             raise ValueError(f"chunk_rows must be a positive number of rows; got {chunk_rows!r}")
         self.rows = min(int(chunk_rows), max(self.n, 1))
@@ -67,10 +73,13 @@ class ValidationPass:
             self._ss_tot = xp.sum(D * D, axis=0)
 
     def blocks(self) -> Any:
-        """(X[i:j]^T, Y[i:j]^T, m_B) for consecutive blocks of rows."""
+        """(X[i:j]^T, Y[i:j]^T, m_B) for consecutive blocks of rows (a host X, streamed
+        training data's split, goes up to the device one block at a time)."""
+        host = self._upload is not None
         for i in range(0, self.n, self.rows):
             j = min(i + self.rows, self.n)
-            yield self.X[i:j, ...].T, self.Y[i:j, ...].T, j - i
+            Xb = self._upload(self.X[i:j, ...]) if host else self.X[i:j, ...]
+            yield Xb.T, self.Y[i:j, ...].T, j - i
 
     def evaluate(self, W: Mapping[int, Any], b: Mapping[int, Any]) -> tuple[Any, Any]:
         """(J_val, score): two 0-d arrays on the device; no host read."""
@@ -78,7 +87,7 @@ class ValidationPass:
         J = acc = None
         for Xb, Yb, m in self.blocks():
             AL, cache = forward(Xb, W, b, self.g, xp=xp, kernels=K)
-            Jb = K.cost(cache.Z[L], Yb, self.g[-1], xp=xp) * (m / self.n)
+            Jb = K.cost(cache.Z[L], Yb, self.g[-1], xp=xp) * (self.loss_scale * m / self.n)
             if self.kind == "continuous":
                 part = xp.sum((Yb - AL) ** 2, axis=1)        # SS_res,k of this block
             else:
