@@ -189,7 +189,7 @@ def random_network(layer_dims: Sequence[int], g: Sequence[str], m: int = 5, seed
     """Host float64 X (n[0], m), Y (n[L], m) matching g[-1], W[l], b[l] (random b, not zero).
 
     Y: one-hot columns for softmax; 0/1 for sigmoid (several ones per column when
-    ``multilabel``); standard normal for identity.
+    ``multilabel``); standard normal for identity; Poisson(1.5) counts for exp.
     """
     rng = np.random.default_rng(seed)
     L = len(layer_dims) - 1
@@ -206,6 +206,8 @@ def random_network(layer_dims: Sequence[int], g: Sequence[str], m: int = 5, seed
             Y[:, 0] = 1.0  # at least one column with every label on
         else:
             Y = (rng.random((1 if nL == 1 else nL, m)) < 0.5).astype(np.float64)
+    elif g[-1] == "exp":  # Poisson counts
+        Y = rng.poisson(1.5, size=(nL, m)).astype(np.float64)
     else:
         Y = rng.standard_normal((nL, m))
     return X, Y, W, b

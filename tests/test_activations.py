@@ -43,9 +43,10 @@ def _expected_grad(name: str, z: float) -> float:
 def test_registries():
     assert ACTIVATIONS["softmax"] is softmax
     assert set(HIDDEN_ACTIVATIONS) == {"relu", "leaky_relu", "sigmoid", "tanh", "identity"}
-    assert set(OUTPUT_ACTIVATIONS) == {"softmax", "sigmoid", "identity"}
+    assert set(OUTPUT_ACTIVATIONS) == {"softmax", "sigmoid", "identity", "exp"}
     assert set(ACTIVATIONS) == set(HIDDEN_ACTIVATIONS) | set(OUTPUT_ACTIVATIONS)
-    assert set(DERIVATIVES) == set(HIDDEN_ACTIVATIONS)
+    # every elementwise activation has its derivative (softmax: softmax_backward)
+    assert set(DERIVATIVES) == set(HIDDEN_ACTIVATIONS) | {"exp"}
 
 
 @pytest.mark.parametrize("name", HIDDEN_ACTIVATIONS)

@@ -23,7 +23,8 @@ KINK_MARGIN = 1e-3  # relu / leaky_relu: |Z[l]| must stay this far from 0 (H mov
 
 # output activation, n[L], multilabel targets
 OUTPUTS = {"softmax": ("softmax", 3, False), "sigmoid": ("sigmoid", 1, False),
-           "sigmoid-multilabel": ("sigmoid", 3, True), "identity": ("identity", 2, False)}
+           "sigmoid-multilabel": ("sigmoid", 3, True), "identity": ("identity", 2, False),
+           "exp": ("exp", 2, False)}
 HIDDEN_DIMS = [5, 4, 5]
 
 
@@ -202,7 +203,7 @@ def test_unfused_equals_fused_on_every_backend(backend, dtype):
         _assert_grads_close(dbu, dbf, rtol)
 
 
-@pytest.mark.parametrize("output", ["softmax", "sigmoid", "identity"])
+@pytest.mark.parametrize("output", ["softmax", "sigmoid", "identity", "exp"])
 def test_backward_from_dA_is_the_general_chain_rule(np_backend, output):
     """J = (1/m) sum C * A[L] for a fixed C, so dA[L] = m dJ/dA[L] = C: backward_from_dA(C)
     matches central differences (softmax_backward with a dA that is no cost's)."""

@@ -51,8 +51,8 @@ def _problem(kind: str, seed: int = 0):
 def _fit(kind: str, backend: xpnet.Backend, dtype: str):
     X, y = _problem(kind)
     cls = MLPRegressor if kind.startswith("regression") else MLPClassifier
-    est = cls((4, 3), max_iter=3, backend=backend.name, dtype=dtype, random_state=0,
-              learning_rate_init=0.05)
+    est = cls(hidden_layer_sizes=(4, 3), max_iter=3, backend=backend.name, dtype=dtype,
+              random_state=0, learning_rate_init=0.05)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est.fit(X, y)

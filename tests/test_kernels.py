@@ -20,7 +20,7 @@ from xpnet.core.params import ParamBuffer
 
 PORTABLE = Kernels()
 ACTS = ("relu", "leaky_relu", "sigmoid", "tanh", "identity")
-OUTS = ("softmax", "sigmoid", "identity")
+OUTS = ("softmax", "sigmoid", "identity", "exp")
 
 
 def overridden(K) -> list[str]:
@@ -68,7 +68,8 @@ def _cases(name: str):
     if name == "linear_activation":
         return [((W, A, b, g), {}) for g in (*ACTS, "softmax")]
     if name == "output_loss_delta":
-        ys = {"softmax": onehot, "sigmoid": (_host(8, n, m) > 0) * 1.0, "identity": _host(9, n, m)}
+        ys = {"softmax": onehot, "sigmoid": (_host(8, n, m) > 0) * 1.0, "identity": _host(9, n, m),
+              "exp": np.floor(np.abs(_host(10, n, m)) * 2)}
         return [((Z, ys[g], g), {}) for g in OUTS]
     if name == "output_delta":
         return [((np.abs(Z) / 3, onehot), {})]

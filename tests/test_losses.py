@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.special import xlogy
 from conftest import assert_close, to_backend
 
 import xpnet
@@ -22,7 +23,7 @@ def _tol(dtype):
 
 def test_pairs():
     assert OUTPUT_COST == {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy",
-                           "identity": "squared_error"}
+                           "identity": "squared_error", "exp": "poisson_deviance"}
     assert set(COSTS) == set(COST_DERIVATIVES) == set(OUTPUT_COST.values())
 
 
@@ -49,6 +50,21 @@ def test_squared_error_definition(backend, dtype):
     #       = (1/6)(0.25 + 0 + 1 + 1 + 4 + 0.25) = 6.5 / 6
     J = squared_error(to_backend(backend, ZL, dtype), to_backend(backend, Y, dtype), xp=backend.xp)
     assert_close(J, to_backend(backend, np.float64(6.5 / 6), dtype), rtol=_tol(dtype))
+
+
+def test_poisson_deviance_definition(backend, dtype):
+    """(1/m) sum [y log(y / a) - y + a], a = exp(Z), against scikit-learn's poisson_loss
+    (the mean over samples, summed over outputs), zeros in y included (0 log 0 = 0)."""
+    from sklearn.neural_network._base import poisson_loss
+
+    from xpnet.core.losses import poisson_deviance
+
+    Y = np.array([[0.0, 2.0, 5.0], [1.0, 0.0, 3.0]])
+    want = poisson_loss(Y.T, np.exp(ZL).T)
+    assert want == pytest.approx(np.sum(xlogy(Y, Y / np.exp(ZL)) - Y + np.exp(ZL)) / 3)
+    J = poisson_deviance(to_backend(backend, ZL, dtype), to_backend(backend, Y, dtype),
+                         xp=backend.xp)
+    assert_close(J, to_backend(backend, np.float64(want), dtype), rtol=_tol(dtype))
 
 
 @pytest.mark.parametrize("z", [1e4, 1e3, 100.0])
@@ -94,7 +110,8 @@ def test_costs_at_perfect_prediction_are_zero(backend):
 
 @pytest.mark.parametrize("cost, output", [("cross_entropy", "softmax"),
                                           ("binary_cross_entropy", "sigmoid"),
-                                          ("squared_error", "identity")])
+                                          ("squared_error", "identity"),
+                                          ("poisson_deviance", "exp")])
 def test_cost_derivative_is_m_dJ_dA(cost, output):
     """dA[L] = m dJ/dA[L] with J written in terms of A (central differences, NumPy)."""
     rng = np.random.default_rng(3)
@@ -109,6 +126,8 @@ def test_cost_derivative_is_m_dJ_dA(cost, output):
             return -np.sum(Y * np.log(a)) / m
         if cost == "binary_cross_entropy":
             return -np.sum(Y * np.log(a) + (1 - Y) * np.log(1 - a)) / m
+        if cost == "poisson_deviance":
+            return np.sum(xlogy(Y, Y / a) - Y + a) / m
         return np.sum((a - Y) ** 2) / (2 * m)
 
     h = 1e-7

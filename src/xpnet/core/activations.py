@@ -17,6 +17,8 @@ __all__ = [
     "LEAKY_RELU_SLOPE",
     "activation_backward",
     "check_activation",
+    "exp",
+    "exp_grad",
     "identity",
     "identity_grad",
     "leaky_relu",
@@ -85,6 +87,16 @@ def identity_grad(Z: Any, A: Any, *, xp: Any) -> Any:
     return xp.ones_like(Z)
 
 
+def exp(Z: Any, *, xp: Any) -> Any:
+    """g(Z) = exp(Z)  (the Poisson regressor's output: a positive mean, log link)."""
+    return xp.exp(Z)
+
+
+def exp_grad(Z: Any, A: Any, *, xp: Any) -> Any:
+    """g'(Z) = exp(Z) = A."""
+    return A
+
+
 def softmax(Z: Any, *, xp: Any) -> Any:
     """g(Z)_k = exp(Z_k) / sum_j exp(Z_j) over each column; shifted by the column max, so
     large logits cannot overflow."""
@@ -104,6 +116,7 @@ ACTIVATIONS: dict[str, Callable[..., Any]] = {
     "tanh": tanh,
     "identity": identity,
     "softmax": softmax,
+    "exp": exp,
 }
 DERIVATIVES: dict[str, Callable[..., Any]] = {
     "relu": relu_grad,
@@ -111,9 +124,10 @@ DERIVATIVES: dict[str, Callable[..., Any]] = {
     "sigmoid": sigmoid_grad,
     "tanh": tanh_grad,
     "identity": identity_grad,
+    "exp": exp_grad,
 }
 HIDDEN_ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "identity")
-OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "identity")
+OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "identity", "exp")
 
 
 def check_activation(name: Any, *, output: bool = False, layer: int | None = None) -> str:

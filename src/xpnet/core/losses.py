@@ -1,8 +1,8 @@
 """J = (1/m) sum_i L(y(i), a[L](i)): the costs, each computed from the output logits Z[L].
 
 Working from Z[L] rather than A[L] = g(Z[L]) keeps every cost finite: cross-entropy uses
-log-sum-exp, binary cross-entropy uses log(1 + exp(-|Z|)), so no log(0) is ever taken and
-large logits give large but finite costs. Each cost is paired with the output activation for
+log-sum-exp, binary cross-entropy uses log(1 + exp(-|Z|)), the Poisson deviance uses Z for
+log A, so no log(0) is ever taken and large logits give large but finite costs. Each cost is paired with the output activation for
 which dZ[L] = A[L] - Y holds (:data:`OUTPUT_COST`).
 
 ``cost_derivative`` gives dA[L] = m dJ/dA[L] for the general, unfused chain rule.
@@ -21,6 +21,8 @@ __all__ = [
     "cost_derivative",
     "cross_entropy",
     "cross_entropy_derivative",
+    "poisson_deviance",
+    "poisson_deviance_derivative",
     "squared_error",
     "squared_error_derivative",
 ]
@@ -52,6 +54,14 @@ def squared_error(ZL: Any, Y: Any, *, xp: Any) -> Any:
     return xp.sum(D * D) / (2 * m)
 
 
+def poisson_deviance(ZL: Any, Y: Any, *, xp: Any) -> Any:
+    """J = (1/m) sum_i sum_k [y log(y / a) - y + a], a = exp(Z[L])  (half the Poisson deviance;
+    scikit-learn's ``poisson_loss``), as (1/m) sum [y log y - y Z - y + exp(Z)], 0 log 0 = 0."""
+    m = ZL.shape[1]
+    ylogy = Y * xp.log(xp.where(Y > 0, Y, xp.ones_like(Y)))
+    return xp.sum(ylogy - Y * ZL - Y + xp.exp(ZL)) / m
+
+
 def cross_entropy_derivative(AL: Any, Y: Any, *, xp: Any) -> Any:
     """dA[L] = -Y / A[L]  (with a softmax output; A[L] > 0 always)."""
     return -Y / AL
@@ -60,6 +70,11 @@ def cross_entropy_derivative(AL: Any, Y: Any, *, xp: Any) -> Any:
 def binary_cross_entropy_derivative(AL: Any, Y: Any, *, xp: Any) -> Any:
     """dA[L] = -(Y / A[L] - (1 - Y) / (1 - A[L]))."""
     return -(Y / AL - (1.0 - Y) / (1.0 - AL))
+
+
+def poisson_deviance_derivative(AL: Any, Y: Any, *, xp: Any) -> Any:
+    """dA[L] = 1 - Y / A[L]  (A[L] = exp(Z[L]) > 0)."""
+    return 1.0 - Y / AL
 
 
 def squared_error_derivative(AL: Any, Y: Any, *, xp: Any) -> Any:
@@ -71,15 +86,17 @@ COSTS: dict[str, Callable[..., Any]] = {
     "cross_entropy": cross_entropy,
     "binary_cross_entropy": binary_cross_entropy,
     "squared_error": squared_error,
+    "poisson_deviance": poisson_deviance,
 }
 COST_DERIVATIVES: dict[str, Callable[..., Any]] = {
     "cross_entropy": cross_entropy_derivative,
     "binary_cross_entropy": binary_cross_entropy_derivative,
     "squared_error": squared_error_derivative,
+    "poisson_deviance": poisson_deviance_derivative,
 }
 # The matching pairs for which dZ[L] = A[L] - Y.
 OUTPUT_COST = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy",
-               "identity": "squared_error"}
+               "identity": "squared_error", "exp": "poisson_deviance"}
 
 
 def cost_derivative(AL: Any, Y: Any, cost: str, *, xp: Any) -> Any:

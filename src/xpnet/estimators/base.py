@@ -18,6 +18,7 @@ from xpnet.estimators.sklearn_base import BaseEstimator, NotFittedError
 from xpnet.backends import device_context, to_numpy
 from xpnet.estimators.fitting import FittingMixin
 from xpnet.training.inference import predict_in_chunks
+from xpnet.estimators.feature_names import check_feature_names
 from xpnet.estimators.inputs import check_X, is_backend_array
 
 __all__ = ["BaseMLP"]  # for xpnet.estimators
@@ -176,6 +177,7 @@ class BaseMLP(FittingMixin, BaseEstimator):
         """
         self._check_fitted()
         net = self._net
+        check_feature_names(self, X, reset=False)
         Xd = check_X(X, net.backend, self._dtype, n_features=self.n_features_in_,
                      estimator=type(self).__name__)
         with device_context(net.backend), net.backend.matmul_precision(self.tf32 is True), \

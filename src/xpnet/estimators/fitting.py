@@ -20,6 +20,7 @@ from xpnet.backends import Backend, device_context, is_out_of_memory, to_numpy
 from xpnet.estimators.params import Config, check_number
 from xpnet.training.host_random import HostRandom, check_random_state
 from xpnet.functional import initialize_parameters
+from xpnet.estimators.feature_names import check_feature_names, feature_names
 from xpnet.estimators.inputs import Target, check_X, is_backend_array, resolve_backend
 from xpnet.core.optimizers import LearningRateSchedule
 from xpnet.training.streaming import chunk_rows, should_stream
@@ -124,6 +125,8 @@ class FittingMixin:
                                                                       progress)
         self._dtype, self._target_kind = cfg.dtype, target.kind
         self.n_features_in_, self.n_outputs_ = n_features, n_outputs
+        if first or ckpt is not None:
+            check_feature_names(self, X, reset=True)
         self.out_activation_ = "logistic" if target.out_activation == "sigmoid" \
             else target.out_activation
         if target.classes is not None:
@@ -132,7 +135,8 @@ class FittingMixin:
         settings = Settings(max_iter=cfg.max_iter, batch_size=batch_size, shuffle=cfg.shuffle,
                             alpha=cfg.alpha, dropout=cfg.dropout, clip_norm=cfg.clip_norm,
                             incremental=incremental, verbose=cfg.verbose, kind=target.kind,
-                            loss_scale=1.0 / n_outputs if target.kind == "continuous" else 1.0,
+                            loss_scale=(1.0 / n_outputs if target.out_activation == "identity"
+                                        else 1.0),
                             name=name)
 
         def on_epoch_end(trainer: Trainer, last: bool) -> None:
@@ -160,6 +164,10 @@ class FittingMixin:
         X and y checked and moved to ``be``, the network they ask for checked against the
         fitted one or the checkpoint. Nothing changes here."""
         name = type(self).__name__
+        if first or ckpt is not None:
+            feature_names(X)  # mixed-type column names raise here, before anything changes
+        else:
+            check_feature_names(self, X, reset=False)
         try:
             Xd = check_X(X, be, cfg.dtype, estimator=name, upload=False,
                          n_features=None if first or ckpt else self.n_features_in_)

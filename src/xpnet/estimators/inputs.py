@@ -302,8 +302,9 @@ def classification_target(y: Any, n_samples: int, be: Backend, dtype: str, *,
 
 
 def regression_target(y: Any, n_samples: int, be: Backend, dtype: str, *,
-                      n_outputs: int | None = None) -> Target:
-    """Y (n_samples, n_outputs) for a regressor: numbers, finite."""
+                      n_outputs: int | None = None, loss: str = "squared_error") -> Target:
+    """Y (n_samples, n_outputs) for a regressor: numbers, finite (``loss="poisson"``: >= 0,
+    and the output is exp)."""
     y, xp = _y_array(y, be)
     check_y_length(y, n_samples)
     if y.ndim == 0 or y.ndim > 2:
@@ -331,4 +332,8 @@ def regression_target(y: Any, n_samples: int, be: Backend, dtype: str, *,
     Y = xp.reshape(Y, (-1, 1)) if Y.ndim == 1 else Y
     if n_outputs is not None and Y.shape[1] != n_outputs:
         raise ValueError(f"y has {Y.shape[1]} outputs but the model was fitted on {n_outputs}")
-    return Target(Y if xp is not np else be.asarray(Y), "continuous", None, "identity")
+    if loss == "poisson" and bool(xp.any(Y < 0)):
+        raise ValueError("Some value(s) of y are negative which is not allowed for Poisson "
+                         "regression (loss='poisson' models counts or rates >= 0)")
+    return Target(Y if xp is not np else be.asarray(Y), "continuous", None,
+                  "exp" if loss == "poisson" else "identity")

@@ -27,6 +27,8 @@ from xpnet.estimators.inputs import (Target, check_y_length, classification_targ
 
 __all__ = ["MLPClassifier", "MLPRegressor", "load"]
 
+_LOSSES = ("squared_error", "poisson")
+
 
 class MLPClassifier(ClassifierMixin, BaseMLP):
     """Multi-layer perceptron classifier: softmax + cross-entropy (multiclass), sigmoid +
@@ -154,14 +156,46 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
 
 class MLPRegressor(RegressorMixin, BaseMLP):
-    """Multi-layer perceptron regressor: identity output + squared error, 1-D or 2-D y.
+    """Multi-layer perceptron regressor, 1-D or 2-D y: ``loss="squared_error"`` (identity
+    output; the loss reported is the mean over the outputs, as scikit-learn's) or
+    ``"poisson"`` (exp output and half the Poisson deviance, for counts and rates y >= 0).
 
-    Parameters: as :class:`MLPClassifier`.
+    Parameters: ``loss`` first, then as :class:`MLPClassifier` (scikit-learn's order).
     """
+
+    def __init__(self, loss: str = "squared_error", hidden_layer_sizes: Any = (100,),
+                 activation: Any = "relu", *, solver: str = "adam", alpha: float = 0.0001,
+                 batch_size: Any = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200,
+                 shuffle: bool = True, random_state: Any = None, tol: float = 1e-4,
+                 verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, backend: str = "auto",
+                 device: Any = None, dtype: str = "float32", dropout: Any = 0.0,
+                 clip_norm: float | None = None, tf32: bool = False, init: str = "glorot"
+                 ) -> None:
+        self.loss = loss
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, backend=backend,
+            device=device, dtype=dtype, dropout=dropout, clip_norm=clip_norm, tf32=tf32,
+            init=init)
 
     def _target(self, y: Any, n: int, be: Backend, cfg: Config, first: bool,
                 incremental: bool, classes: Any) -> Target:
-        return regression_target(y, n, be, cfg.dtype,
+        if self.loss not in _LOSSES:
+            hint = (" (hidden_layer_sizes is MLPRegressor's second parameter, as in "
+                    "scikit-learn: pass hidden_layer_sizes=...)"
+                    if not isinstance(self.loss, str) else "")
+            raise ValueError(f"loss must be one of {', '.join(map(repr, _LOSSES))}; got "
+                             f"{self.loss!r}{hint}")
+        return regression_target(y, n, be, cfg.dtype, loss=self.loss,
                                  n_outputs=None if first else self.n_outputs_)
 
     def partial_fit(self, X: Any, y: Any, *,

@@ -188,6 +188,8 @@ def write(est: Any, path: str | os.PathLike, trainer: Any = None,
         "target_kind": est._target_kind,
         "classes": _classes_json(getattr(est, "classes_", None)),
         "n_features_in": int(est.n_features_in_),
+        "feature_names_in": (None if getattr(est, "feature_names_in_", None) is None
+                             else [str(c) for c in est.feature_names_in_]),
         "n_outputs": int(est.n_outputs_),
         "trained_on": {"backend": net.backend.name, "device": net.backend.device_spec},
         "optimizer": opt_meta,
@@ -376,6 +378,14 @@ def load_estimator(path: str | os.PathLike, classes: Mapping[str, type], backend
     est._dtype, est._target_kind = meta["dtype"], meta["target_kind"]
     est._split = (None, None)
     est.n_features_in_, est.n_outputs_ = int(meta["n_features_in"]), int(meta["n_outputs"])
+    names = meta.get("feature_names_in")
+    if names is not None:
+        if not (isinstance(names, list) and len(names) == est.n_features_in_
+                and all(isinstance(c, str) for c in names)):
+            raise serialization.ModelFileError(
+                f"model file {os.fspath(path)!r}: feature_names_in must be a list of "
+                f"{est.n_features_in_} strings (one per feature); got {names!r:.200}")
+        est.feature_names_in_ = np.asarray(names, dtype=object)
     out = meta["activations"][-1]
     est.out_activation_ = "logistic" if out == "sigmoid" else out
     classes_ = _classes_from_json(meta.get("classes"))
