@@ -80,7 +80,7 @@ def test_budget_sets_block_rows_and_bad_rows_refused(backend):
     v = ValidationPass(Xr, Yr, g, "multiclass", backend=backend, kernels=backend.kernels,
                        dims=dims, max_bytes=4 * per_row)
     assert v.rows == 4
-    assert [m for _, _, m in v.blocks()] == [4, 4, 4, 4, 4, 3]
+    assert [m for _, _, m, _ in v.blocks()] == [4, 4, 4, 4, 4, 3]
     with pytest.raises(ValueError, match="chunk_rows must be a positive"):
         _pass(backend, Xr, Yr, g, "multiclass", dims, rows=0)
 

@@ -25,7 +25,7 @@ import math
 from typing import Any, Sequence
 
 from xpnet.core.activations import ACTIVATIONS, activation_backward
-from xpnet.core.losses import COSTS, OUTPUT_COST
+from xpnet.core.losses import COSTS, OUTPUT_COST, PER_EXAMPLE
 from xpnet.core.random import dropout_mask
 
 __all__ = ["Kernels"]
@@ -97,6 +97,14 @@ class Kernels:
         m = ZL.shape[1]
         AL = ACTIVATIONS[g](ZL, xp=xp)
         return self.cost(ZL, Y, g, xp=xp) * m, self.output_delta(AL, Y, xp=xp, ws=ws)
+
+    def weighted_loss_delta(self, ZL: Any, Y: Any, g: str, s: Any, *, xp: Any, ws: Any
+                            ) -> tuple[Any, Any]:
+        """S = m sum_i s_i L(y(i), a[L](i));  dZ[L] = (g(Z[L]) - Y) s   (s = w / sum_i w_i, a
+        (1, m) row of sample weights: with s = 1/m this is :meth:`output_loss_delta`)."""
+        m = ZL.shape[1]
+        loss = PER_EXAMPLE[OUTPUT_COST[g]](ZL, Y, xp=xp)
+        return xp.sum(loss * s) * m, (ACTIVATIONS[g](ZL, xp=xp) - Y) * s
 
     # ------------------------------------------------------------------ backward
     def weight_grads(self, dZ: Any, A_prev: Any, *, xp: Any, ws: Any, l: int,

@@ -16,6 +16,7 @@ __all__ = [
     "COSTS",
     "COST_DERIVATIVES",
     "OUTPUT_COST",
+    "PER_EXAMPLE",
     "binary_cross_entropy",
     "binary_cross_entropy_derivative",
     "cost_derivative",
@@ -62,6 +63,30 @@ def poisson_deviance(ZL: Any, Y: Any, *, xp: Any) -> Any:
     return xp.sum(ylogy - Y * ZL - Y + xp.exp(ZL)) / m
 
 
+# --------------------------------------------------------------------------- per example
+def cross_entropy_per_example(ZL: Any, Y: Any, *, xp: Any) -> Any:
+    """L(i) = lse(Z(i)) - Y(i).Z(i), a (1, m) row: cross_entropy = mean of it."""
+    return _logsumexp(ZL, xp=xp) - xp.sum(Y * ZL, axis=0, keepdims=True)
+
+
+def binary_cross_entropy_per_example(ZL: Any, Y: Any, *, xp: Any) -> Any:
+    """L(i) = sum_k [max(Z, 0) - Z Y + log(1 + exp(-|Z|))], a (1, m) row."""
+    return xp.sum(xp.maximum(ZL, 0.0) - ZL * Y + xp.log1p(xp.exp(-xp.abs(ZL))), axis=0,
+                  keepdims=True)
+
+
+def squared_error_per_example(ZL: Any, Y: Any, *, xp: Any) -> Any:
+    """L(i) = (1/2) ||Z(i) - Y(i)||^2, a (1, m) row."""
+    D = ZL - Y
+    return 0.5 * xp.sum(D * D, axis=0, keepdims=True)
+
+
+def poisson_deviance_per_example(ZL: Any, Y: Any, *, xp: Any) -> Any:
+    """L(i) = sum_k [y log y - y Z - y + exp(Z)], a (1, m) row."""
+    ylogy = Y * xp.log(xp.where(Y > 0, Y, xp.ones_like(Y)))
+    return xp.sum(ylogy - Y * ZL - Y + xp.exp(ZL), axis=0, keepdims=True)
+
+
 def cross_entropy_derivative(AL: Any, Y: Any, *, xp: Any) -> Any:
     """dA[L] = -Y / A[L]  (with a softmax output; A[L] > 0 always)."""
     return -Y / AL
@@ -87,6 +112,13 @@ COSTS: dict[str, Callable[..., Any]] = {
     "binary_cross_entropy": binary_cross_entropy,
     "squared_error": squared_error,
     "poisson_deviance": poisson_deviance,
+}
+#: L(y(i), a[L](i)) for each example, a (1, m) row (weighted costs: sum_i w_i L(i) / sum_i w_i).
+PER_EXAMPLE: dict[str, Callable[..., Any]] = {
+    "cross_entropy": cross_entropy_per_example,
+    "binary_cross_entropy": binary_cross_entropy_per_example,
+    "squared_error": squared_error_per_example,
+    "poisson_deviance": poisson_deviance_per_example,
 }
 COST_DERIVATIVES: dict[str, Callable[..., Any]] = {
     "cross_entropy": cross_entropy_derivative,

@@ -47,13 +47,18 @@ def train_step(X: Any, Y: Any, params: ParamBuffer, grads: ParamBuffer, g: Seque
                alpha: float = 0.0, clip_norm: float | None = None,
                keep: Sequence[float] | None = None,
                keys: Callable[[int], tuple[int, int]] | None = None,
-               loss_scale: float = 1.0) -> Any:
+               loss_scale: float = 1.0, weights: Any = None, weight_scale: float = 1.0
+               ) -> Any:
     """One step on the batch X (n[0], m), Y (n[L], m); returns total + m J_B on the device.
 
         D[l]  = dropout masks from the counter-based generator (``keep[l-1] < 1``, ``keys(l)``)
         S     = c sum_i L(y(i), a[L](i)) + (alpha/2) sum_l ||W[l]||^2      (= m J_B)
                 (c = ``loss_scale``: 1/n[L] reports the squared error as a mean over the
                 outputs, as scikit-learn does; the gradients are those of c = 1)
+
+    Sample weights (scikit-learn's semantics): ``weights`` is the row s = w / sum_B w (1, m) on
+    the device and ``weight_scale`` = m / sum_B w on the host; then J_B = sum_i s_i L(i) +
+    (alpha / 2 sum_B w) sum_l ||W[l]||^2 and dZ[L] = (A[L] - Y) s.
         dW[l] += (alpha/m) W[l];  g := clipped to ``clip_norm``;  optimizer step
 
     Gradients land in ``grads`` (views of its flat buffer); nothing is read back to the host.
@@ -68,7 +73,11 @@ def train_step(X: Any, Y: Any, params: ParamBuffer, grads: ParamBuffer, g: Seque
                                device=X.device, ws=ws, l=l)
              for l in range(1, L) if keep[l - 1] < 1.0}
     ZL, cache = forward(X, W, b, g, xp=xp, D=D, kernels=K, ws=ws, logits=True)
-    S, dZL = K.output_loss_delta(ZL, Y, g[L - 1], xp=xp, ws=ws)
+    if weights is None:
+        S, dZL = K.output_loss_delta(ZL, Y, g[L - 1], xp=xp, ws=ws)
+    else:
+        S, dZL = K.weighted_loss_delta(ZL, Y, g[L - 1], weights, xp=xp, ws=ws)
+        alpha = alpha * weight_scale  # alpha / sum_B w where the unweighted step has alpha / m
     total = K.accumulate(total, S, loss_scale, xp=xp)
     backpropagate(dZL, W, cache, g, xp=xp, D=D, kernels=K, ws=ws, dW=grads.W, db=grads.b)
     if alpha:

@@ -18,6 +18,7 @@ from xpnet.estimators.sklearn_base import BaseEstimator, NotFittedError
 from xpnet.backends import device_context, to_numpy
 from xpnet.estimators.fitting import FittingMixin
 from xpnet.training.inference import predict_in_chunks
+from xpnet.training.streaming import dense, is_sparse
 from xpnet.estimators.feature_names import check_feature_names
 from xpnet.estimators.inputs import check_X, is_backend_array
 
@@ -79,6 +80,11 @@ class BaseMLP(FittingMixin, BaseEstimator):
         self.init = init
 
     # ------------------------------------------------------------------ what users see
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # SciPy CSR / CSC, made dense a chunk at a time
+        return tags
+
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_net")
 
@@ -180,11 +186,14 @@ class BaseMLP(FittingMixin, BaseEstimator):
         check_feature_names(self, X, reset=False)
         Xd = check_X(X, net.backend, self._dtype, n_features=self.n_features_in_,
                      estimator=type(self).__name__)
+        upload = None
+        if is_sparse(Xd):  # rows made dense and uploaded one block at a time
+            upload = lambda block: net.backend.asarray(dense(block))  # noqa: E731
         with device_context(net.backend), net.backend.matmul_precision(self.tf32 is True), \
                 np.errstate(over="ignore", invalid="ignore"):
             out = predict_in_chunks(net.W, net.b, net.g, net.backend, Xd, finish,
                                     chunk_rows=self._chunk_rows if chunk_rows is None
-                                    else chunk_rows)
+                                    else chunk_rows, upload=upload)
         return out, is_backend_array(X)
 
     @staticmethod

@@ -21,9 +21,10 @@ from xpnet.estimators.params import Config, check_number
 from xpnet.training.host_random import HostRandom, check_random_state
 from xpnet.functional import initialize_parameters
 from xpnet.estimators.feature_names import check_feature_names, feature_names
+from xpnet.estimators.weights import check_sample_weight, class_weight_factors
 from xpnet.estimators.inputs import Target, check_X, is_backend_array, resolve_backend
 from xpnet.core.optimizers import LearningRateSchedule
-from xpnet.training.streaming import chunk_rows, should_stream
+from xpnet.training.streaming import SPARSE_CHUNK_BYTES, chunk_rows, is_sparse, should_stream
 from xpnet.training.loop import (DeviceMemoryError, Network, Progress, Settings, Trainer, memory_estimate,
                        out_of_memory)
 from xpnet.estimators.holdout import holdout_split, validation_fingerprint, train_and_validation, validation_set
@@ -38,10 +39,15 @@ class FittingMixin:
                 incremental: bool, classes: Any) -> Target:  # pragma: no cover
         raise NotImplementedError
 
-    def fit(self, X: Any, y: Any, *, validation_data: tuple[Any, Any] | None = None,
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
+            validation_data: tuple[Any, Any] | None = None,
             checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
             resume: bool = False) -> "FittingMixin":
         """Train on X (n_samples, n_features) and y for up to ``max_iter`` epochs.
+
+        ``sample_weight`` (n_samples,): each row's weight in the loss, as scikit-learn's
+        (a batch's loss is the weighted mean of its rows'; the L2 term is divided by the
+        batch's total weight); the early-stopping split takes its rows' weights along.
 
         ``validation_data=(X_val, y_val)`` (Keras' keyword): scored after every epoch, filling
         ``validation_loss_curve_``, ``validation_scores_`` and ``history_`` (and the progress
@@ -58,11 +64,11 @@ class FittingMixin:
         """
         return self._fit(X, y, incremental=False, validation_data=validation_data,
                          checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                         resume=resume)
+                         resume=resume, sample_weight=sample_weight)
 
     def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None,
              validation_data: Any = None, checkpoint: Any = None, checkpoint_every: int = 1,
-             resume: bool = False) -> "FittingMixin":
+             resume: bool = False, sample_weight: Any = None) -> "FittingMixin":
         # 1. everything is checked before the estimator changes
         cfg = Config(self)
         if incremental and cfg.early_stopping:
@@ -85,17 +91,18 @@ class FittingMixin:
         with device_context(be), be.matmul_precision(cfg.tf32):
             return self._fit_on(be, cfg, X, y, first=first, ckpt=ckpt, incremental=incremental,
                                 classes=classes, validation_data=validation_data,
-                                checkpoint=checkpoint, every=every)
+                                checkpoint=checkpoint, every=every, sample_weight=sample_weight)
 
     def _fit_on(self, be: Backend, cfg: Config, X: Any, y: Any, *, first: bool, ckpt: Any,
                 incremental: bool, classes: Any, validation_data: Any, checkpoint: Any,
-                every: int) -> "FittingMixin":
+                every: int, sample_weight: Any = None) -> "FittingMixin":
         """One fit on ``be``: its inputs checked (1), its state built or restored (2), run (3)."""
         name = type(self).__name__
         # 1. (continued) X, y and validation_data checked and moved to the backend
         Xd, target, dims, g, val, fingerprint = self._checked_inputs(
             be, cfg, X, y, first=first, ckpt=ckpt, incremental=incremental, classes=classes,
             validation_data=validation_data, checkpoint=checkpoint)
+        sw = self._row_weights(sample_weight, target, int(Xd.shape[0]), incremental)
         n, n_features = int(Xd.shape[0]), int(Xd.shape[1])
         n_outputs = int(target.Y.shape[1])
         # 2. the state of this fit: fresh, continued, or resumed from a checkpoint
@@ -110,15 +117,20 @@ class FittingMixin:
         train_idx, val_idx, best = state["train_idx"], state["val_idx"], state["best"]
         X_train, Y_train, X_val, Y_val = train_and_validation(be, Xd, target.Y, val,
                                                                train_idx, val_idx)
+        sw_train, sw_val = sw, None
+        if sw is not None and val is None and val_idx is not None:  # the split's rows' weights
+            sw_train, sw_val = sw[train_idx], sw[val_idx]
         if X_val is not None and progress.val_scores is None:
             # one entry per epoch, as loss_curve_: NaN for earlier epochs without validation
             progress.val_scores = [math.nan] * len(progress.loss_curve)
             progress.val_loss_curve = [math.nan] * len(progress.loss_curve)
         batch_size = _batch_size(cfg, int(X_train.shape[0]))
         stream_rows = None
-        if isinstance(X_train, np.ndarray) and be.name != "numpy":  # X stays on the host
+        if is_sparse(X_train) or (isinstance(X_train, np.ndarray) and be.name != "numpy"):
+            # X stays on the host: a chunk of whole batches goes up at a time (made dense)
+            budget = SPARSE_CHUNK_BYTES if is_sparse(X_train) else (be.free_memory() or 0) // 4
             stream_rows = self._stream_rows or chunk_rows(
-                int(X_train.shape[1]) * cfg.itemsize, batch_size, (be.free_memory() or 0) // 4)
+                int(X_train.shape[1]) * cfg.itemsize, batch_size, budget)
         # 3. from here on the estimator changes (kept to restore if memory runs out at once)
         before = self.__dict__.copy()
         self._net, self._optimizer, self._schedule, self._progress = (net, optimizer, schedule,
@@ -145,9 +157,28 @@ class FittingMixin:
 
         trainer = Trainer(net, optimizer, schedule, progress, rng, settings, X_train, Y_train,
                           X_val, Y_val, best=best, on_epoch_end=on_epoch_end,
-                          stream_rows=stream_rows, order=state.get("order"))
+                          stream_rows=stream_rows, order=state.get("order"),
+                          sample_weight=sw_train, val_weight=sw_val)
         self._run(trainer, net, progress, before, cfg, ckpt=ckpt, incremental=incremental)
         return self
+
+    def _row_weights(self, sample_weight: Any, target: Target, n: int, incremental: bool
+                     ) -> np.ndarray | None:
+        """Each row's weight: ``sample_weight`` times its class's ``class_weight`` (a
+        classifier's), host float64 (n,); None when neither is given."""
+        sw = check_sample_weight(sample_weight, n)
+        cw = getattr(self, "class_weight", None)
+        if cw is None:
+            return sw
+        if target.kind == "multilabel":
+            raise ValueError("class_weight is not supported for multilabel y (one weight per "
+                             "label set is ambiguous); pass sample_weight instead")
+        Y = np.asarray(to_numpy(target.Y))  # (n, n_outputs): small next to X
+        idx = Y[:, 0] > 0.5 if target.kind == "binary" else np.argmax(Y, axis=1)
+        classes = target.classes if target.classes is not None else self.classes_
+        factors = class_weight_factors(cw, np.asarray(idx, dtype=np.intp), np.asarray(classes),
+                                       incremental=incremental)
+        return factors if sw is None else sw * factors
 
     def _streams(self, be: Backend, X: np.ndarray) -> bool:
         """Whether the host array X is streamed to ``be`` in chunks instead of moved whole:

@@ -16,6 +16,7 @@ from xpnet.backends import Backend, is_out_of_memory, to_numpy
 from xpnet.estimators.params import Config
 from xpnet.estimators.inputs import Target, check_X, classification_target, regression_target
 from xpnet.training.host_random import HostRandom
+from xpnet.training.streaming import host_rows, is_sparse
 from xpnet.training.loop import out_of_memory
 
 __all__ = ["holdout_split", "train_and_validation", "validation_fingerprint", "validation_set"]
@@ -137,8 +138,8 @@ def train_and_validation(be: Backend, X: Any, Y: Any, val: tuple[Any, Any] | Non
         xp = be.xp
         ti, vi = be.asarray(train_idx), be.asarray(val_idx)
         Y_train, Y_val = xp.take(Y, ti, axis=0), xp.take(Y, vi, axis=0)
-        if isinstance(X, np.ndarray) and be.name != "numpy":  # streamed X stays on the host
-            X_train, X_val = np.take(X, train_idx, axis=0), np.take(X, val_idx, axis=0)
+        if is_sparse(X) or (isinstance(X, np.ndarray) and be.name != "numpy"):
+            X_train, X_val = host_rows(X, train_idx), host_rows(X, val_idx)  # streamed X
         else:
             X_train, X_val = xp.take(X, ti, axis=0), xp.take(X, vi, axis=0)
     else:
@@ -151,6 +152,11 @@ def validation_fingerprint(X: Any, Y: Any) -> dict[str, Any]:
     model's dtype): what a checkpoint records, so a resumed fit gets the same data again."""
     h = hashlib.sha256()
     for A in (X, Y):
+        if is_sparse(A):  # its stored values and structure, never the dense matrix
+            h.update(f"{A.dtype.str}{tuple(A.shape)}{A.format}".encode())
+            for part in (A.data, A.indices, A.indptr):
+                h.update(np.ascontiguousarray(part).tobytes())
+            continue
         a = np.ascontiguousarray(to_numpy(A))
         h.update(f"{a.dtype.str}{a.shape}".encode())
         h.update(a.tobytes())

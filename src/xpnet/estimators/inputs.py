@@ -20,6 +20,7 @@ import numpy as np
 
 from xpnet.estimators.sklearn_base import DataConversionWarning
 from xpnet.backends import Backend, BackendError, backend_of, get_backend, to_numpy
+from xpnet.training.streaming import is_sparse
 
 __all__ = ["Target", "check_X", "check_y_length", "classification_target", "is_backend_array",
            "regression_target", "resolve_backend"]
@@ -101,9 +102,10 @@ def _host_array(X: Any, name: str) -> np.ndarray:
     inputs raise."""
     if X is None:
         raise ValueError(f"Expected array-like (array or non-string sequence), got None for {name}")
-    if type(X).__module__.startswith("scipy.sparse") or hasattr(X, "tocsr"):
-        raise TypeError(f"{name} is a sparse matrix ({type(X).__name__}); xpnet needs dense "
-                        f"input: convert it with {name}.toarray() (mind the memory)")
+    if hasattr(X, "tocsr"):
+        raise TypeError(f"{name} is a sparse matrix of a format xpnet does not take "
+                        f"({type(X).__module__}.{type(X).__name__}); pass a SciPy CSR or CSC "
+                        f"matrix (cupyx: X.get()), or a dense array")
     try:
         A = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
@@ -134,6 +136,8 @@ def check_X(X: Any, be: Backend, dtype: str, *, n_features: int | None = None,
     kept on the host as a C-ordered NumPy array); an array of ``be`` stays on its device (a
     different backend or device raises BackendError).
     """
+    if is_sparse(X):  # SciPy CSR / CSC: kept sparse on the host, rows made dense per batch
+        return _checked_sparse(X, dtype, name, n_features, estimator)
     if is_backend_array(X):
         _check_place(X, be, name)
         xp = be.xp
@@ -155,6 +159,25 @@ def check_X(X: Any, be: Backend, dtype: str, *, n_features: int | None = None,
     if not _host_all_finite(A):
         raise _not_finite(name, bool(np.isnan(A).any()), dtype)
     return be.asarray(A) if upload else A
+
+
+def _checked_sparse(X: Any, dtype: str, name: str, n_features: int | None,
+                    estimator: str) -> Any:
+    """A SciPy sparse X as CSR in ``dtype`` (CSC converted, as scikit-learn accepts both);
+    its stored values numbers and finite."""
+    if X.format not in ("csr", "csc"):
+        raise TypeError(f"{name} is a sparse {X.format.upper()} matrix; xpnet takes CSR or CSC "
+                        f"(convert it with {name}.tocsr())")
+    if len(X.shape) != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features); got shape {X.shape}")
+    _shape_checks(tuple(X.shape), name, n_features, estimator)
+    if np.dtype(X.dtype).kind not in "biuf":
+        raise TypeError(f"{name} has dtype {X.dtype}; expected numbers")
+    A = X.tocsr().astype(dtype, copy=False)
+    if not np.isfinite(A.data).all():
+        raise _not_finite(name, bool(np.isnan(A.data).any()), dtype)
+    A.sort_indices()
+    return A
 
 
 def _host_all_finite(A: np.ndarray, rows: int = 1 << 16) -> bool:

@@ -37,10 +37,36 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     Parameters are scikit-learn's ``MLPClassifier``'s (``solver`` "sgd" or "adam") plus
     ``backend`` ("auto", "numpy", "cupy", "torch", "array_api_strict"), ``device``,
     ``dtype`` ("float32" or "float64"), ``dropout`` (a rate, or one per hidden layer),
-    ``activation`` (a name or one per hidden layer), ``clip_norm`` and ``tf32`` (float32
+    ``activation`` (a name or one per hidden layer), ``clip_norm``, ``tf32`` (float32
     matrix products on TF32 tensor cores of a CUDA GPU: several times faster for wide layers,
-    products rounded to a 10-bit mantissa; no effect on the CPU or in float64).
+    products rounded to a 10-bit mantissa; no effect on the CPU or in float64), ``init``
+    ("glorot": scikit-learn's; "he") and ``class_weight`` (None, "balanced" or {label:
+    weight}: each row's weight in the loss is multiplied by its class's).
     """
+
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: Any = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
+                 warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, backend: str = "auto",
+                 device: Any = None, dtype: str = "float32", dropout: Any = 0.0,
+                 clip_norm: float | None = None, tf32: bool = False, init: str = "glorot",
+                 class_weight: Any = None) -> None:
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, backend=backend,
+            device=device, dtype=dtype, dropout=dropout, clip_norm=clip_norm, tf32=tf32,
+            init=init)
+        self.class_weight = class_weight
 
     def _target(self, y: Any, n: int, be: Backend, cfg: Config, first: bool,
                 incremental: bool, classes: Any) -> Target:
@@ -75,12 +101,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                                  f"{known.tolist()!r}, `y` has {seen.tolist()!r}")
         return target
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None, *,
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None, *,
                     validation_data: tuple[Any, Any] | None = None) -> "MLPClassifier":
-        """One epoch over X, y (``classes``: all labels, required on the first call);
-        ``validation_data=(X_val, y_val)`` is scored after it (see :meth:`fit`)."""
+        """One epoch over X, y (``classes``: all labels, required on the first call; the
+        arguments in scikit-learn's order); ``validation_data=(X_val, y_val)`` is scored
+        after it (see :meth:`fit`)."""
         return self._fit(X, y, incremental=True, classes=classes,
-                         validation_data=validation_data)
+                         validation_data=validation_data, sample_weight=sample_weight)
 
     def predict(self, X: Any) -> Any:
         """The class labels (n_samples,), or a 0/1 indicator (n_samples, n_labels) for a
@@ -198,11 +225,12 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return regression_target(y, n, be, cfg.dtype, loss=self.loss,
                                  n_outputs=None if first else self.n_outputs_)
 
-    def partial_fit(self, X: Any, y: Any, *,
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, *,
                     validation_data: tuple[Any, Any] | None = None) -> "MLPRegressor":
         """One epoch over X, y; ``validation_data=(X_val, y_val)`` is scored after it (see
         :meth:`fit`)."""
-        return self._fit(X, y, incremental=True, validation_data=validation_data)
+        return self._fit(X, y, incremental=True, validation_data=validation_data,
+                         sample_weight=sample_weight)
 
     def predict(self, X: Any) -> Any:
         """Predictions (n_samples,) or (n_samples, n_outputs)."""

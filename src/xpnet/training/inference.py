@@ -44,7 +44,7 @@ def chunk_rows_for(units: Sequence[int], itemsize: int, max_bytes: int = DEFAULT
 def predict_in_chunks(W: Mapping[int, Any], b: Mapping[int, Any], g: Sequence[str],
                       backend: Any, X: Any, finish: Callable[[Any], Any], *,
                       chunk_rows: int | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-                      kernels: Any = None) -> Any:
+                      kernels: Any = None, upload: Callable[[Any], Any] | None = None) -> Any:
     """A[L] = f(X) computed over row blocks of X: memory O(chunk) not O(n).
 
     out[i:j] = finish(A[L](X[i:j]^T)) for consecutive blocks of rows; returns ``out``.
@@ -63,6 +63,8 @@ def predict_in_chunks(W: Mapping[int, Any], b: Mapping[int, Any], g: Sequence[st
     max_bytes : the activations' budget per block when ``chunk_rows`` is None.
     kernels : the compute routines ``forward`` runs (its ``kernels=``); None: the backend's own
         (``backend.kernels``) where it has them, else ``forward``'s default.
+    upload : for an X that is not on ``backend`` (a sparse host matrix): block -> the block as
+        a dense array on ``backend``, called once per block.
 
     The result is one array (n, ...) on ``backend``, written block by block (no host round
     trip, no concatenation). Each example's column goes through the same equations as in the
@@ -71,7 +73,11 @@ def predict_in_chunks(W: Mapping[int, Any], b: Mapping[int, Any], g: Sequence[st
     xp = backend.xp
     n = int(X.shape[0])
     if chunk_rows is None:
-        rows = chunk_rows_for([w.shape[0] for w in W.values()], itemsize(xp, X.dtype), max_bytes)
+        size = X.dtype.itemsize if upload is not None else itemsize(xp, X.dtype)
+        units = [w.shape[0] for w in W.values()]
+        if upload is not None:  # the uploaded dense block counts too (n[0] per row)
+            units.append(W[1].shape[1])
+        rows = chunk_rows_for(units, size, max_bytes)
     else:
         rows = int(chunk_rows)
         if rows < 1:
@@ -82,7 +88,9 @@ def predict_in_chunks(W: Mapping[int, Any], b: Mapping[int, Any], g: Sequence[st
     for i in range(0, max(n, 1), rows):
         j = min(i + rows, n)
         # [0]: the cache (every Z[l], A[l] of the block) is dropped here, before the next block
-        R = finish(forward(X[i:j, ...].T, W, b, g, xp=xp, kernels=kernels)[0])
+        block = X[i:j, ...] if upload is None else upload(X[i:j])
+        R = finish(forward(block.T, W, b, g, xp=xp, kernels=kernels)[0])
+        del block
         if out is None:
             out = xp.empty((n, *tuple(R.shape)[1:]), dtype=R.dtype,
                            device=R.device)

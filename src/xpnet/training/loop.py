@@ -223,7 +223,8 @@ class Trainer:
     in ``best``. Epochs without them append NaN to validation curves that already exist, so
     the curves keep one entry per epoch, as ``loss_curve``. ``on_epoch_end(trainer, last)``
     runs after each epoch's bookkeeping (the estimator writes checkpoints there); ``last`` is
-    True for the fit's final epoch. ``stream_rows``: X is a host NumPy array bigger than the
+    True for the fit's final epoch. ``sample_weight`` / ``val_weight``: host (n,) weights of
+    the training and validation rows (scikit-learn's semantics), or None. ``stream_rows``: X is a host NumPy array bigger than the
     device and goes up ``stream_rows`` rows (whole batches) at a time, with the same batches
     as on the device (:mod:`xpnet.training.streaming`).
     """
@@ -233,7 +234,9 @@ class Trainer:
                  Y: Any, X_val: Any = None, Y_val: Any = None,
                  best: tuple[dict, dict] | None = None,
                  on_epoch_end: Callable[["Trainer", bool], None] | None = None,
-                 stream_rows: int | None = None, order: np.ndarray | None = None) -> None:
+                 stream_rows: int | None = None, order: np.ndarray | None = None,
+                 sample_weight: np.ndarray | None = None,
+                 val_weight: np.ndarray | None = None) -> None:
         self.net, self.optimizer, self.schedule = net, optimizer, schedule
         self.progress, self.rng, self.settings = progress, rng, settings
         self.X, self.Y, self.X_val, self.Y_val = X, Y, X_val, Y_val
@@ -241,9 +244,18 @@ class Trainer:
         self.on_epoch_end = on_epoch_end
         self._validation = None if X_val is None else ValidationPass(
             X_val, Y_val, net.g, settings.kind, backend=net.backend, kernels=net.kernels,
-            dims=net.dims, loss_scale=settings.loss_scale)
+            dims=net.dims, loss_scale=settings.loss_scale, weights=val_weight)
         self.stop_reason: str | None = None
         self.n = int(X.shape[0])
+        # sample weights: host float64 (n,) for the per-batch sums, and a device column
+        self.sample_weight = None if sample_weight is None else np.asarray(sample_weight,
+                                                                            np.float64)
+        self._w = None
+        if self.sample_weight is not None:
+            dtype = str(net.W[1].dtype).rsplit(".", 1)[-1]
+            with net.backend.device_context():
+                self._w = net.backend.asarray(
+                    np.ascontiguousarray(self.sample_weight.reshape(-1, 1), dtype=dtype))
         # the rows' order after the last shuffle (scikit-learn's sample_idx)
         self.order = np.arange(self.n) if order is None else np.asarray(order)
         if self.order.shape != (self.n,):
@@ -255,7 +267,8 @@ class Trainer:
         self._grads: Any = None  # dW[l], db[l]: a ParamBuffer of theta's layout
 
     # ---------------------------------------------------------------- one step, one epoch
-    def _step(self, Xb: Any, Yb: Any, total: Any, step: int, seed: int | None) -> Any:
+    def _step(self, Xb: Any, Yb: Any, total: Any, step: int, seed: int | None,
+              weights: Any = None, weight_scale: float = 1.0) -> Any:
         s, net = self.settings, self.net
         keep = keys = None
         if s.dropout and seed is not None:
@@ -264,7 +277,7 @@ class Trainer:
         return train_step(Xb, Yb, net.theta, self._grads, net.g, self.optimizer, total,
                           xp=net.backend.xp, kernels=net.kernels, ws=self._ws, alpha=s.alpha,
                           clip_norm=s.clip_norm, keep=keep, keys=keys,
-                          loss_scale=s.loss_scale)
+                          loss_scale=s.loss_scale, weights=weights, weight_scale=weight_scale)
 
     def _epoch(self, check_each: bool = False) -> tuple[Any, int, int | None]:
         """Run one epoch: (sum of m_B J_B on the device, batches done, first bad batch or None).
@@ -283,6 +296,12 @@ class Trainer:
             if self.stream_rows is None:
                 X = K.take_rows(X, order, xp=xp, ws=ws, role="X")
             Y = K.take_rows(Y, order, xp=xp, ws=ws, role="Y")
+        Wt, sw = self._w, self.sample_weight
+        if Wt is not None and host_order is not None:
+            Wt = K.take_rows(Wt, order, xp=xp, ws=ws, role="w")
+            sw = sw[host_order]
+        # sum_B w per batch, on the host (the weights' order is known there)
+        sums = None if sw is None else np.add.reduceat(sw, np.arange(0, n, bs))
         seed = self.rng.seed63() if s.dropout else None
         total = None
         done = 0
@@ -292,9 +311,13 @@ class Trainer:
             batches = host_batches(X, host_order, self.stream_rows, bs, net.backend.asarray)
         for start, stop, Xrows in batches:
             Xb, Yb = Xrows.T, Y[start:stop, :].T
+            w, w_scale = None, 1.0
+            if sums is not None:  # s = w / sum_B w (a batch of zero weights: no data gradient)
+                inv = 1.0 / float(sums[start // bs]) if sums[start // bs] > 0 else 0.0
+                w, w_scale = Wt[start:stop, :].T * inv, (stop - start) * inv
             if check_each:
                 before = net.copy(), self.optimizer.state_dict()
-                S = self._step(Xb, Yb, None, done, seed)
+                S = self._step(Xb, Yb, None, done, seed, w, w_scale)
                 if not (math.isfinite(float(S)) and bool(net.all_finite())):
                     (W, b), state = before
                     net.assign(W, b)
@@ -302,7 +325,7 @@ class Trainer:
                     return total, done, done + 1
                 total = K.accumulate(total, S, 1.0, xp=xp)
             else:
-                total = self._step(Xb, Yb, total, done, seed)
+                total = self._step(Xb, Yb, total, done, seed, w, w_scale)
             done += 1
             if self._interrupt.raised:
                 break

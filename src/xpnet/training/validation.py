@@ -22,14 +22,17 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from xpnet.core.forward import forward
+from xpnet.core.losses import OUTPUT_COST, PER_EXAMPLE
 from xpnet.training.inference import DEFAULT_MAX_BYTES, chunk_rows_for, itemsize
+from xpnet.training.streaming import dense, is_sparse
 
 __all__ = ["ValidationPass", "block_hits"]
 
 
-def block_hits(AL: Any, Y: Any, kind: str, *, xp: Any) -> Any:
-    """hits = sum_i [a(i) predicts y(i)] over a block's columns (a 0-d array): argmax agrees
-    (multiclass), a > 0.5 agrees (binary), every label agrees (multilabel)."""
+def block_hits(AL: Any, Y: Any, kind: str, *, xp: Any, w: Any = None) -> Any:
+    """hits = sum_i w_i [a(i) predicts y(i)] over a block's columns (a 0-d array; w: a (1, m)
+    row of weights, None: 1): argmax agrees (multiclass), a > 0.5 agrees (binary), every
+    label agrees (multilabel)."""
     if kind == "multiclass":
         hit = xp.argmax(AL, axis=0) == xp.argmax(Y, axis=0)
     elif kind == "binary":
@@ -38,7 +41,8 @@ def block_hits(AL: Any, Y: Any, kind: str, *, xp: Any) -> Any:
         hit = xp.all((AL > 0.5) == (Y > 0.5), axis=0)
     else:
         raise ValueError(f"kind must be 'multiclass', 'binary' or 'multilabel'; got {kind!r}")
-    return xp.sum(xp.astype(hit, AL.dtype))
+    hit = xp.astype(hit, AL.dtype)
+    return xp.sum(hit) if w is None else xp.sum(hit * w[0, :])
 
 
 class ValidationPass:
@@ -53,52 +57,76 @@ class ValidationPass:
 
     def __init__(self, X: Any, Y: Any, g: Sequence[str], kind: str, *, backend: Any,
                  kernels: Any, dims: Sequence[int], chunk_rows: int | None = None,
-                 max_bytes: int = DEFAULT_MAX_BYTES, loss_scale: float = 1.0) -> None:
+                 max_bytes: int = DEFAULT_MAX_BYTES, loss_scale: float = 1.0,
+                 weights: np.ndarray | None = None) -> None:
         self.X, self.Y, self.g, self.kind = X, Y, list(g), kind
         self.xp, self.kernels = backend.xp, kernels
         self.loss_scale = float(loss_scale)
-        on_host = isinstance(X, np.ndarray) and backend.name != "numpy"
-        self._upload = backend.asarray if on_host else None
+        on_host = (isinstance(X, np.ndarray) and backend.name != "numpy") or is_sparse(X)
+        self._upload = (lambda block: backend.asarray(dense(block))) if on_host else None
         self.n = int(X.shape[0])
         if chunk_rows is None:
-            size = X.dtype.itemsize if on_host else itemsize(self.xp, X.dtype)
-            chunk_rows = chunk_rows_for(dims[1:], size, max_bytes)
+            size = np.dtype(X.dtype).itemsize if on_host else itemsize(self.xp, X.dtype)
+            # a host X's block is uploaded (dense): its n[0] values per row count too
+            units = [*dims[1:], dims[0]] if on_host else dims[1:]
+            chunk_rows = chunk_rows_for(units, size, max_bytes)
         if int(chunk_rows) < 1:
             raise ValueError(f"chunk_rows must be a positive number of rows; got {chunk_rows!r}")
         self.rows = min(int(chunk_rows), max(self.n, 1))
+        # sample weights: a device column (n, 1), and their total on the host
+        self._w, self.total_weight = None, float(self.n)
+        if weights is not None:
+            w = np.asarray(weights, dtype=np.float64).reshape(-1, 1)
+            self.total_weight = float(w.sum())
+            with backend.device_context():
+                self._w = backend.asarray(np.ascontiguousarray(w, dtype=_dtype_name(Y)))
         self._ss_tot = None
-        if kind == "continuous":  # SS_tot,k = sum_i (y_k(i) - mean_k)^2, fixed across epochs
+        if kind == "continuous":  # SS_tot,k = sum_i w_i (y_k(i) - mean_k)^2, fixed
             xp = self.xp
-            D = Y - xp.mean(Y, axis=0, keepdims=True)
-            self._ss_tot = xp.sum(D * D, axis=0)
+            if self._w is None:
+                D = Y - xp.mean(Y, axis=0, keepdims=True)
+                self._ss_tot = xp.sum(D * D, axis=0)
+            else:
+                mean = xp.sum(self._w * Y, axis=0, keepdims=True) / self.total_weight
+                D = Y - mean
+                self._ss_tot = xp.sum(self._w * D * D, axis=0)
 
     def blocks(self) -> Any:
-        """(X[i:j]^T, Y[i:j]^T, m_B) for consecutive blocks of rows (a host X, streamed
-        training data's split, goes up to the device one block at a time)."""
+        """(X[i:j]^T, Y[i:j]^T, m_B, w[i:j]^T or None) for consecutive blocks of rows (a host
+        X, streamed training data's split, goes up to the device one block at a time)."""
         host = self._upload is not None
         for i in range(0, self.n, self.rows):
             j = min(i + self.rows, self.n)
             Xb = self._upload(self.X[i:j, ...]) if host else self.X[i:j, ...]
-            yield Xb.T, self.Y[i:j, ...].T, j - i
+            wb = None if self._w is None else self._w[i:j, ...].T
+            yield Xb.T, self.Y[i:j, ...].T, j - i, wb
 
     def evaluate(self, W: Mapping[int, Any], b: Mapping[int, Any]) -> tuple[Any, Any]:
         """(J_val, score): two 0-d arrays on the device; no host read."""
         xp, K, L = self.xp, self.kernels, len(self.g)
         J = acc = None
-        for Xb, Yb, m in self.blocks():
+        for Xb, Yb, m, wb in self.blocks():
             AL, cache = forward(Xb, W, b, self.g, xp=xp, kernels=K)
-            Jb = K.cost(cache.Z[L], Yb, self.g[-1], xp=xp) * (self.loss_scale * m / self.n)
+            if wb is None:
+                Jb = K.cost(cache.Z[L], Yb, self.g[-1], xp=xp) * (self.loss_scale * m / self.n)
+            else:  # sum_i w_i L(i) / sum w
+                loss = PER_EXAMPLE[OUTPUT_COST[self.g[-1]]](cache.Z[L], Yb, xp=xp)
+                Jb = xp.sum(loss * wb) * (self.loss_scale / self.total_weight)
             if self.kind == "continuous":
-                part = xp.sum((Yb - AL) ** 2, axis=1)        # SS_res,k of this block
+                R = (Yb - AL) ** 2                           # SS_res,k of this block
+                part = xp.sum(R if wb is None else R * wb, axis=1)
             else:
-                part = block_hits(AL, Yb, self.kind, xp=xp)
+                part = block_hits(AL, Yb, self.kind, xp=xp, w=wb)
             J = Jb if J is None else J + Jb
             acc = part if acc is None else acc + part
             del AL, cache
         if self.kind != "continuous":
-            return J, acc / self.n
+            return J, acc / self.total_weight
         tot = self._ss_tot  # R^2_k = 1 - SS_res/SS_tot; 1 or 0 where SS_tot = 0, as scikit-learn
         safe = xp.where(tot == 0, xp.ones_like(tot), tot)
         r2 = xp.where(tot == 0, xp.astype(acc == 0, acc.dtype), 1.0 - acc / safe)
         return J, xp.mean(r2)
 
+
+def _dtype_name(x: Any) -> str:
+    return str(x.dtype).rsplit(".", 1)[-1]
