@@ -283,3 +283,22 @@ def test_out_of_memory_is_device_memory_error_and_keeps_the_model(place):
         warnings.simplefilter("ignore")
         small.fit(X, y)  # the device is usable afterwards
     assert small.n_iter_ == 2
+
+
+def test_cupyx_sparse_input_equals_dense(place):
+    """A cupyx CSR matrix is taken like SciPy's: the same model as the dense X."""
+    name, device = place
+    if name != "cupy":
+        pytest.skip("cupyx sparse matrices come with CuPy")
+    import cupyx.scipy.sparse as cusp
+
+    X, y = _data()
+    X[np.abs(X) < 0.8] = 0.0
+    kw = dict(hidden_layer_sizes=(6,), max_iter=3, random_state=0, dtype="float64",
+              backend=name, device=device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = MLPClassifier(**kw).fit(cusp.csr_matrix(X), y)
+        b = MLPClassifier(**kw).fit(X, y)
+    for p, q in zip(a.coefs_, b.coefs_):
+        np.testing.assert_array_equal(p, q)

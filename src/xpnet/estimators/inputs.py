@@ -104,8 +104,8 @@ def _host_array(X: Any, name: str) -> np.ndarray:
         raise ValueError(f"Expected array-like (array or non-string sequence), got None for {name}")
     if hasattr(X, "tocsr"):
         raise TypeError(f"{name} is a sparse matrix of a format xpnet does not take "
-                        f"({type(X).__module__}.{type(X).__name__}); pass a SciPy CSR or CSC "
-                        f"matrix (cupyx: X.get()), or a dense array")
+                        f"({type(X).__module__}.{type(X).__name__}); pass a SciPy or cupyx "
+                        f"CSR or CSC matrix, or a dense array")
     try:
         A = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
@@ -136,6 +136,8 @@ def check_X(X: Any, be: Backend, dtype: str, *, n_features: int | None = None,
     kept on the host as a C-ordered NumPy array); an array of ``be`` stays on its device (a
     different backend or device raises BackendError).
     """
+    if type(X).__module__.startswith("cupyx.scipy.sparse") and hasattr(X, "get"):
+        X = X.get()  # cupyx CSR / CSC: its (sparse) values come to the host once
     if is_sparse(X):  # SciPy CSR / CSC: kept sparse on the host, rows made dense per batch
         return _checked_sparse(X, dtype, name, n_features, estimator)
     if is_backend_array(X):
