@@ -56,3 +56,32 @@ def test_targets_are_ratios_of_medians():
     assert check["ratio"] == pytest.approx(1.5) and check["met"] is (1.5 >= t.at_least)
     growth = memory_growth({"rss_bytes_per_epoch": [100, 5000, 100 + (64 << 20)]})
     assert growth["rss_growth_bytes"] == 64 << 20 and not growth["steady"]
+
+
+def test_unreliable_runs_are_flagged_not_reported():
+    """A wide spread, or a step faster than its matrix products alone, is not a result."""
+    from xpnet.bench.report import format_table, merge_runs, summarize_targets
+
+    t = TARGETS[0]  # xpnet-numpy vs torch-eager at 784-256-256-10@128
+    steady = {"config": t.config, "candidate": t.other, "samples_per_s": [100, 101, 99]}
+    wild = {"config": t.config, "candidate": t.candidate, "samples_per_s": [50, 150, 400]}
+    (check,) = check_targets([wild, steady])
+    assert check["unreliable"] and "spread" in check["unreliable"][0]
+    (summary,) = summarize_targets([[check]])
+    assert summary["met"] is None and summary["runs"] == 0
+    # physically impossible: the step took 0.5x the time of its matrix products alone
+    floor = {"config": t.config, "candidate": "floor-numpy", "samples_per_s": [100, 100]}
+    fast = {"config": t.config, "candidate": t.candidate, "samples_per_s": [200, 201]}
+    check = next(c for c in check_targets([fast, steady, floor]) if c["target"] == t.text)
+    assert any("impossible" in w for w in check["unreliable"])
+    good = {"config": t.config, "candidate": t.candidate, "samples_per_s": [80, 81]}
+    ok = next(c for c in check_targets([good, steady, floor]) if c["target"] == t.text)
+    assert ok["unreliable"] == []
+    summary = summarize_targets([[check], [ok]])[0]  # the unreliable run is left out
+    assert summary["runs"] == 1 and summary["dropped_runs"] == 1
+    assert summary["median"] == pytest.approx(80.5 / 100)
+    base = {"samples": 128, "peak_rss_bytes": 1, "times_s": [1.0], "others_cpu_share": [],
+            "threads": {"pools": []}}
+    rows = merge_runs([[{**base, **fast}, {**base, **floor}, {**base, **steady}]])
+    table = format_table(rows, summarize_targets([[check]]))
+    assert "UNRELIABLE rows" in table and "not measured reliably" in table

@@ -1,10 +1,12 @@
 """The command line end to end: `python -m xpnet` in a subprocess, and `main(argv)` in-process."""
 
+import csv
 import math
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from xpnet import available_backends, load
@@ -96,17 +98,22 @@ def test_plot_draws_the_validation_curves_by_default(tmp_path, monkeypatch, caps
         assert ("no validation data" in out) == (fraction == "0")
 
 
-def test_early_stopping_watches_the_validation_split(tmp_path, capsys):
+def test_early_stopping_watches_the_validation_loss_with_patience(tmp_path, capsys):
+    """--early-stopping: EarlyStopping(monitor="val_loss", patience=--patience) on the held-out
+    validation split; the weights of the epoch with the lowest validation loss are kept."""
     model = tmp_path / "es.xpnet"
     assert main(["train", "--dataset", "breast_cancer", "--epochs", "200", "--layers", "16",
-                 "--learning-rate", "0.01", "--early-stopping", "--quiet", "--save",
-                 str(model)]) == 0
+                 "--learning-rate", "0.01", "--early-stopping", "--patience", "5", "--quiet",
+                 "--save", str(model)]) == 0
     out = capsys.readouterr().out
     est = load(model)
-    assert est.early_stopping and est.n_iter_ < 200
-    assert "stopped early: no validation score improvement" in out
-    best = est.validation_scores_.index(est.best_validation_score_)
-    assert f"(43 samples, best epoch {best + 1})" in out  # 10% of 427, stratified
+    assert est.n_iter_ < 200
+    curve = est.validation_loss_curve_
+    best = int(np.argmin(curve))
+    assert est.n_iter_ == best + 1 + 5  # five epochs without improvement after the best
+    assert (f"stopped early: no validation loss improvement for 5 epochs; weights of epoch "
+            f"{best + 1} kept") in out
+    assert f"(43 samples, best epoch {best + 1}), loss {curve[best]:.4f}" in out
     assert main(["train", "--early-stopping", "--validation-fraction", "0"]) == 2
     err = capsys.readouterr().err
     assert "--early-stopping needs validation data" in err and err.count("\n") == 1
@@ -245,3 +252,145 @@ def test_info_into_a_pipe_closed_early_prints_no_traceback():
     proc.wait(timeout=60)
     assert first.startswith(b"xpnet")
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+# --------------------------------------------------------------------------- users' own files
+def _write_csv(path, n=150, seed=0, string_labels=True):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 3)) * [1.0, 10.0, 0.1] + [0.0, 50.0, 1.0]
+    y = (X[:, 0] + (X[:, 1] - 50.0) / 10.0 > 0).astype(int)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "label", "b", "c"])
+        for row, t in zip(X, y):
+            w.writerow([row[0], ["no", "yes"][t] if string_labels else t, row[1], row[2]])
+    return X, y
+
+
+def test_train_predict_evaluate_on_a_user_csv(tmp_path, capsys):
+    data, model, out_csv = tmp_path / "mine.csv", tmp_path / "m.xpnet", tmp_path / "pred.csv"
+    X, y = _write_csv(data)
+    assert main(["train", "--data", str(data), "--target", "label", "--layers", "8",
+                 "--epochs", "60", "--learning-rate", "0.01", "--quiet", "--save",
+                 str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "mine.csv: 112 train / 38 test samples, 3 features, 2 classes" in out
+    accuracy, n_test = number(ACCURACY, out)
+    assert n_test == 38 and accuracy >= 0.85
+    # predict: the columns by name (the label column is ignored), scaled as in training
+    assert main(["predict", str(model), str(data), "--output", str(out_csv)]) == 0
+    with open(out_csv, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["label"] and len(rows) == 151
+    predicted = np.array([r[0] for r in rows[1:]])
+    assert set(predicted) <= {"no", "yes"}
+    assert np.mean(predicted == np.array(["no", "yes"])[y]) >= 0.85
+    assert main(["predict", str(model), str(data), "--proba"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "proba_no,proba_yes"
+    P = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-6)
+    assert ((P[:, 1] > 0.5) == (predicted == "yes")).all()
+    # evaluate re-reads the file and reproduces the held-out split
+    assert main(["evaluate", str(model)]) == 0
+    assert number(ACCURACY, capsys.readouterr().out) == (accuracy, n_test)
+
+
+def test_regression_on_npz_and_npy_with_task_inferred(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((200, 4))
+    t = X @ [1.0, -2.0, 0.5, 0.0] + 0.1 * rng.standard_normal(200)
+    np.savez(tmp_path / "d.npz", X=X, y=t)
+    np.save(tmp_path / "d.npy", np.column_stack([X, t]))
+    for name in ("d.npz", "d.npy"):
+        assert main(["train", "--data", str(tmp_path / name), "--layers", "16", "--epochs",
+                     "150", "--learning-rate", "0.01", "--quiet", "--save",
+                     str(tmp_path / "r.xpnet")]) == 0
+        out = capsys.readouterr().out
+        r2, _ = number(R2, out)
+        assert "regression" in out and r2 > 0.9
+        assert main(["predict", str(tmp_path / "r.xpnet"), str(tmp_path / name)]) == 0
+        values = [float(v) for v in capsys.readouterr().out.split()[1:]]
+        assert len(values) == 200 and np.corrcoef(values, t)[0, 1] > 0.95
+
+
+def test_user_data_errors_are_one_line(tmp_path, capsys):
+    data = tmp_path / "mine.csv"
+    _write_csv(data)
+    cases = [(["--data", str(data)], "name the target column with --target"),
+             (["--data", str(data), "--target", "nope"], "no column 'nope'"),
+             (["--data", str(tmp_path / "missing.csv"), "--target", "label"], "no such file"),
+             (["--data", str(data), "--target", "label", "--task", "regression"],
+              "regression needs numeric targets"),
+             (["--target", "label"], "--target and --task describe a --data file"),
+             (["--data", str(data), "--dataset", "digits"], "not allowed with argument")]
+    for argv, message in cases:
+        assert main(["train", "--quiet", *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,label\n1,x,0\n2,3,1\n")
+    assert main(["train", "--data", str(bad), "--target", "label", "--quiet"]) == 2
+    assert "line 2, column 'b': 'x' is not a number" in capsys.readouterr().err
+
+
+def test_tilde_is_expanded(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    _write_csv(tmp_path / "mine.csv")
+    assert main(["train", "--data", "~/mine.csv", "--target", "label", "--epochs", "2",
+                 "--quiet", "--save", "~/m.xpnet"]) == 0
+    assert (tmp_path / "m.xpnet").exists()
+    assert main(["predict", "~/m.xpnet", "~/mine.csv", "--output", "~/p.csv"]) == 0
+    assert (tmp_path / "p.csv").exists()
+    from xpnet.datasets import load_mnist
+
+    with pytest.raises(FileNotFoundError, match="'~/nowhere'|nowhere"):
+        load_mnist("~/nowhere")
+
+
+def test_useless_runs_warn_and_fail_below(capsys):
+    assert main(["train", "--dataset", "breast_cancer", "--epochs", "3", "--layers", "8",
+                 "--learning-rate", "100", "--solver", "sgd", "--quiet"]) in (0, 1)
+    captured = capsys.readouterr()
+    if "training failed" not in captured.err:  # a diverged run exits 1 with its own message
+        assert "no better than always predicting the most frequent class" in captured.err
+    assert main(["train", "--dataset", "breast_cancer", "--epochs", "5", "--layers", "8",
+                 "--quiet", "--fail-below", "0.999"]) == 1
+    assert "is below --fail-below 0.999" in capsys.readouterr().err
+    assert main(["train", "--dataset", "breast_cancer", "--epochs", "5", "--layers", "8",
+                 "--quiet", "--fail-below", "0.5"]) == 0
+
+
+def test_version_and_estimator_options(tmp_path, capsys):
+    code, out, _ = xpnet("--version")
+    assert code == 0 and re.fullmatch(r"xpnet \d+\.\d+\.\d+\S*\n", out)
+    model, ckpt = tmp_path / "m.xpnet", tmp_path / "c.ckpt"
+    assert main(["train", "--dataset", "breast_cancer", "--epochs", "4", "--layers", "8",
+                 "--solver", "sgd", "--momentum", "0.5", "--clip-norm", "1.5", "--tol",
+                 "1e-3", "--patience", "7", "--checkpoint", str(ckpt), "--quiet", "--save",
+                 str(model)]) == 0
+    params = load(model).get_params()
+    assert (params["momentum"], params["clip_norm"], params["tol"],
+            params["n_iter_no_change"]) == (0.5, 1.5, 1e-3, 7)
+    assert ckpt.exists()
+    assert main(["train", "--dataset", "breast_cancer", "--epochs", "6", "--layers", "8",
+                 "--solver", "sgd", "--momentum", "0.5", "--clip-norm", "1.5", "--tol",
+                 "1e-3", "--patience", "7", "--checkpoint", str(ckpt), "--resume", "--quiet"]) == 0
+    assert "for 6 epochs" in capsys.readouterr().out or load(ckpt).n_iter_ == 6
+    assert main(["train", "--resume", "--quiet"]) == 2
+    assert "--resume continues from a checkpoint" in capsys.readouterr().err
+
+
+def test_tilde_in_the_python_api(tmp_path, monkeypatch):
+    """est.save, xpnet.load, fit(checkpoint=...) and the CSV logger expand ~ too."""
+    from xpnet import MLPClassifier
+    from xpnet.callbacks import CSVLogger
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    X, y = np.random.default_rng(0).standard_normal((40, 3)), np.arange(40) % 2
+    with pytest.warns(Warning):
+        est = MLPClassifier((4,), max_iter=2).fit(X, y, checkpoint="~/c.ckpt",
+                                                  callbacks=[CSVLogger("~/log.csv")])
+    est.save("~/m.xpnet")
+    assert load("~/m.xpnet").n_iter_ == 2
+    assert {p.name for p in tmp_path.iterdir()} >= {"c.ckpt", "log.csv", "m.xpnet"}

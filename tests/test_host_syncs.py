@@ -18,6 +18,7 @@ So reads(E2) - reads(E1) == (E2 - E1) * k, with the same k when the batch size i
 
 from __future__ import annotations
 
+import os
 import threading
 import traceback
 from dataclasses import dataclass, field
@@ -122,6 +123,10 @@ CASES = {
     "validation_data": dict(solver="adam"),
     "regressor": dict(solver="adam"),
     "device_inputs": dict(solver="sgd", momentum=0.9),  # X, y given as device1 arrays
+    # callbacks see the epoch's host numbers; the best weights are a device copy; verbose=2
+    # draws a bar over the batches, counting steps
+    "callbacks": dict(solver="adam", verbose=2),
+    "sample_weight": dict(solver="sgd", momentum=0.9, class_weight="balanced"),
 }
 
 
@@ -136,6 +141,15 @@ def _fit_reads(reads: Reads, case: str, max_iter: int, batch_size: int) -> int:
     if case == "validation_data":
         Xv, yv = _data()
         fit_kw["validation_data"] = (Xv[:9], yv[:9])
+    if case == "callbacks":
+        from xpnet.callbacks import CSVLogger, EarlyStopping
+
+        Xv, yv = _data()
+        fit_kw["validation_data"] = (Xv[:9], yv[:9])
+        fit_kw["callbacks"] = [EarlyStopping(monitor="val_loss", patience=10_000),
+                               CSVLogger(os.devnull)]
+    if case == "sample_weight":
+        fit_kw["sample_weight"] = np.linspace(0.5, 2.0, len(X))
     if case == "device_inputs":
         X, y = (array_api_strict.asarray(X, device=DEVICE),
                 array_api_strict.asarray(y, device=DEVICE))

@@ -24,9 +24,11 @@ import pytest
 
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "xpnet"
 LAYERS = {"errors": 0, "core": 1, "backends": 2, "functional": 3, "training": 3, "io": 4,
-          "estimators": 5, "datasets": 0, "plotting": 0, "cli": 6, "bench": 6, "__init__": 6,
+          "estimators": 5, "datasets": 0, "tables": 0, "plotting": 0, "callbacks": 4,
+          "cli": 6, "bench": 6,
+          "__init__": 6,
           "__main__": 7}
-DEVICE_LIBRARIES = {"cupy", "cupyx", "torch", "array_api_strict", "array_api_compat"}
+DEVICE_LIBRARIES = {"cupy", "cupyx", "torch", "array_api_strict", "array_api_compat", "ndonnx"}
 
 
 def modules() -> dict[str, pathlib.Path]:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from xpnet.tables import infer_task, read_table
+
 __all__ = [
     "DATASETS",
     "Dataset",
@@ -32,10 +34,12 @@ __all__ = [
     "load_dataset",
     "load_diabetes",
     "load_digits",
+    "load_file",
     "load_mnist",
     "make_classification",
     "make_regression",
     "read_idx",
+    "scaling",
     "standardize",
     "train_test_split",
 ]
@@ -92,7 +96,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     Raises ``ValueError`` naming the file when the magic number, type code, dimensions or
     size do not match the format, and ``FileNotFoundError`` when there is no such file.
     """
-    path = Path(path)
+    path = Path(os.path.expanduser(os.fspath(path)))
     with open(path, "rb") as f:
         raw = f.read()
     if raw[:2] == b"\x1f\x8b":
@@ -149,7 +153,7 @@ def load_mnist(directory: str | os.PathLike) -> tuple[np.ndarray, np.ndarray,
     Returns ``X_train, y_train, X_test, y_test``: X float32 of shape (n, rows*cols) scaled to
     [0, 1], y int64. Nothing is downloaded.
     """
-    directory = Path(directory)
+    directory = Path(os.path.expanduser(os.fspath(directory)))
     if not directory.is_dir():
         raise FileNotFoundError(f"MNIST directory {str(directory)!r} does not exist; give the "
                                 "folder holding the four IDX files (nothing is downloaded)")
@@ -263,17 +267,24 @@ def standardize(X_train: np.ndarray, *others: np.ndarray, dtype: str = "float32"
     Features constant on the training set (std 0) are only centred. Returns the scaled arrays
     in the order given, as ``dtype``.
     """
-    X_train = np.asarray(X_train, dtype=np.float64)
-    mean = X_train.mean(axis=0)
-    std = X_train.std(axis=0)
-    std[std == 0.0] = 1.0
+    mean, std = scaling(X_train)
     return tuple(((np.asarray(X, dtype=np.float64) - mean) / std).astype(dtype)
                  for X in (X_train, *others))
 
 
+def scaling(X_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) of the training features (std 0 -> 1): what :func:`standardize` applies."""
+    X_train = np.asarray(X_train, dtype=np.float64)
+    mean = X_train.mean(axis=0)
+    std = X_train.std(axis=0)
+    std[std == 0.0] = 1.0
+    return mean, std
+
+
 @dataclass(frozen=True)
 class Dataset:
-    """A prepared dataset: held-out split, X standardized with training statistics."""
+    """A prepared dataset: held-out split, X standardized with training statistics (``mean``,
+    ``std``: what to apply to new data; None where X was not standardized, MNIST)."""
 
     name: str
     task: str  # "classification" or "regression"
@@ -281,6 +292,10 @@ class Dataset:
     X_test: np.ndarray
     y_train: np.ndarray
     y_test: np.ndarray
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+    feature_names: list[str] | None = None
+    target: str | None = None
 
     @property
     def n_features(self) -> int:
@@ -324,7 +339,40 @@ def load_dataset(name: str, *, test_size: float = 0.25, random_state: int = 0,
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=test_size, random_state=random_state,
         stratify=task == "classification")
+    mean, std = scaling(X_train)
     X_train, X_test = standardize(X_train, X_test, dtype=dtype)
     if task == "regression":
         y_train, y_test = y_train.astype(dtype), y_test.astype(dtype)
-    return Dataset(key, task, X_train, X_test, y_train, y_test)
+    return Dataset(key, task, X_train, X_test, y_train, y_test, mean, std)
+
+
+def load_file(path: str | os.PathLike, *, target: str | None = None, task: str | None = None,
+              test_size: float = 0.25, random_state: int = 0, dtype: str = "float32"
+              ) -> Dataset:
+    """A :class:`Dataset` from a user's CSV / .npy / .npz file (:func:`xpnet.tables.read_table`):
+    ``task`` "classification" or "regression" (None: inferred from the targets), a held-out
+    split from ``random_state`` (stratified for classification) and X standardized with the
+    training part's mean and std."""
+    table = read_table(path, target)
+    if task is None:
+        task = infer_task(table.y)
+    if task not in ("classification", "regression"):
+        raise ValueError(f"task must be 'classification' or 'regression'; got {task!r}")
+    y = table.y
+    if task == "regression":
+        if y.dtype.kind not in "biuf":
+            raise ValueError(f"{path}: regression needs numeric targets; column "
+                             f"{table.target!r} holds labels (use --task classification)")
+        y = y.astype(np.float64)
+    elif y.dtype.kind == "f" and np.all(y == np.round(y)):
+        y = y.astype(np.int64)  # labels 0.0, 1.0, ... read from text: the integers they are
+    X_train, X_test, y_train, y_test = train_test_split(
+        table.X, y, test_size=test_size, random_state=random_state,
+        stratify=task == "classification")
+    mean, std = scaling(X_train)
+    X_train, X_test = standardize(X_train, X_test, dtype=dtype)
+    if task == "regression":
+        y_train, y_test = y_train.astype(dtype), y_test.astype(dtype)
+    name = os.path.basename(os.fspath(path))
+    return Dataset(name, task, X_train, X_test, y_train, y_test, mean, std,
+                   table.feature_names, table.target)

@@ -85,5 +85,5 @@ def plot_learning_curves(source: Any, path: str | os.PathLike | None = None, *,
     if title:
         fig.suptitle(title)
     if path is not None:
-        fig.savefig(os.fspath(path), format="png", dpi=100)
+        fig.savefig(os.path.expanduser(os.fspath(path)), format="png", dpi=100)
     return fig

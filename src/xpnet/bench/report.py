@@ -8,14 +8,38 @@ from typing import Any, Sequence
 
 from xpnet.bench.config import CANDIDATES, TARGETS
 
-__all__ = ["check_targets", "format_table", "memory_growth", "merge_runs", "plot",
-           "summarize_targets"]
+__all__ = ["PHYSICAL_MARGIN", "SPREAD_LIMIT", "check_targets", "format_table",
+           "memory_growth", "merge_runs", "plot", "summarize_targets", "unreliable"]
 
 _BY_NAME = {c.name: c for c in CANDIDATES}
 MiB = 1 << 20
 # Growth of resident memory over the timed epochs that counts as "memory grows": more than
 # this many bytes from the first timed epoch to the last (allocator noise stays far below).
 GROWTH_LIMIT = 4 * MiB
+# A row is not a result when its repeats spread more than this ((max - min) / median) ...
+SPREAD_LIMIT = 0.25
+# ... or when it ran faster than physics allows: a training step faster than its matrix
+# products alone, a fit faster than its bare step loop (by more than this margin)
+PHYSICAL_MARGIN = 0.95
+
+
+def unreliable(row: dict[str, Any], floor: dict[str, Any] | None = None,
+               step: dict[str, Any] | None = None) -> list[str]:
+    """Why a measured row cannot be reported as a result (empty: it can). ``floor``: the
+    row of the same backend's matrix products; ``step``: a fit row's bare step loop."""
+    why = []
+    sps = row.get("samples_per_s") or []
+    if len(sps) >= 2:
+        spread = (max(sps) - min(sps)) / statistics.median(sps)
+        if spread > SPREAD_LIMIT:
+            why.append(f"repeats spread {100 * spread:.0f}% (> {100 * SPREAD_LIMIT:.0f}%)")
+    for other, what in ((floor, "its matrix products alone"), (step, "the bare step loop")):
+        if other and "error" not in other and other.get("samples_per_s"):
+            ratio = _median_sps(other) / _median_sps(row)  # its time / the other's
+            if ratio < PHYSICAL_MARGIN:
+                why.append(f"ran in {ratio:.2f}x the time of {what}: impossible on a quiet "
+                           f"machine")
+    return why
 
 
 def _median_sps(res: dict[str, Any]) -> float:
@@ -79,10 +103,12 @@ def merge_runs(runs: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]
             step = rows.get((cfg, "xpnet-" + cand.backend))
             if step and "error" not in step:
                 row["x_step"] = step["median_samples_per_s"] / row["median_samples_per_s"]
+            row["unreliable"] = unreliable(row, step=step)
             continue
         floor = rows.get((cfg, cand.floor))
         if floor and "error" not in floor:
             row["x_floor"] = floor["median_samples_per_s"] / row["median_samples_per_s"]
+        row["unreliable"] = unreliable(row, floor=floor if cand.kind == "step" else None)
         eager = rows.get((cfg, cand.eager))
         if eager and "error" not in eager and cand.kind != "eager":
             row["x_eager"] = row["median_samples_per_s"] / eager["median_samples_per_s"]
@@ -91,7 +117,8 @@ def merge_runs(runs: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]
 
 def check_targets(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The targets (config.TARGETS) on one run's results (ratios of medians measured in that run)."""
-    sps = {(r["config"], r["candidate"]): _median_sps(r) for r in results if "error" not in r}
+    ok_rows = {(r["config"], r["candidate"]): r for r in results if "error" not in r}
+    sps = {key: _median_sps(r) for key, r in ok_rows.items()}
     out = []
     for t in TARGETS:
         a, b = sps.get((t.config, t.candidate)), sps.get((t.config, t.other))
@@ -101,7 +128,12 @@ def check_targets(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             ratio, ok = a / b, a / b >= t.at_least
         else:
             ratio, ok = b / a, b / a <= t.at_most
-        out.append({"target": t.text, "ratio": ratio, "met": ok,
+        why = []
+        for name in (t.candidate, t.other):
+            cand = _BY_NAME.get(name)
+            floor = ok_rows.get((t.config, cand.floor)) if cand and cand.kind == "step" else None
+            why += [f"{name}: {w}" for w in unreliable(ok_rows[(t.config, name)], floor=floor)]
+        out.append({"target": t.text, "ratio": ratio, "met": ok, "unreliable": why,
                     "at_least": t.at_least, "at_most": t.at_most})
     return out
 
@@ -114,12 +146,16 @@ def summarize_targets(per_run: Sequence[Sequence[dict[str, Any]]]) -> list[dict[
             by_text.setdefault(c["target"], []).append(c)
     out = []
     for text, cs in by_text.items():
-        ratios = [c["ratio"] for c in cs]
+        good = [c for c in cs if not c.get("unreliable")]  # runs that are results
+        ratios = [c["ratio"] for c in (good or cs)]
         med = statistics.median(ratios)
         t = cs[0]
         met = med >= t["at_least"] if t["at_least"] is not None else med <= t["at_most"]
+        why = sorted({w for c in cs for w in c.get("unreliable", [])})
         out.append({"target": text, "median": med, "min": min(ratios), "max": max(ratios),
-                    "runs": len(ratios), "met": met, "ratios": ratios})
+                    "runs": len(good), "met": met if good else None, "ratios": ratios,
+                    "unreliable": why if not good else [],
+                    "dropped_runs": len(cs) - len(good)})
     return out
 
 
@@ -145,8 +181,9 @@ def format_table(rows: Sequence[dict[str, Any]], targets: Sequence[dict[str, Any
             continue
         dev = r.get("device_bytes", {}).get("held")
         mem = r.get("memory", {})
+        mark = "!" if r.get("unreliable") else " "
         lines.append(
-            f"{cfg:<22} {r['candidate']:<23} {r['median_samples_per_s']:>11,.0f} "
+            f"{cfg:<22} {r['candidate']:<22}{mark} {r['median_samples_per_s']:>11,.0f} "
             f"{100 * r['spread']:>6.1f}% {r['step_ms']:>8.3f} "
             f"{_fmt(r.get('x_floor'))} {_fmt(r.get('x_eager'))} {_fmt(r.get('x_step'), 5)} "
             f"{r['peak_rss_bytes'] / MiB:>7.0f} {'' if dev is None else f'{dev / MiB:.0f}':>7} "
@@ -164,8 +201,22 @@ def format_table(rows: Sequence[dict[str, Any]], targets: Sequence[dict[str, Any
         lines.append("targets, ratio of medians measured in one run; over runs: "
                      "median [min, max]")
         for t in targets:
+            if t.get("met") is None:  # no run of it was a result
+                lines.append(f"  ???? {t['target']:<58} not measured reliably: "
+                             f"{'; '.join(t['unreliable'])}")
+                continue
+            dropped = (f", {t['dropped_runs']} unreliable run(s) left out"
+                       if t.get("dropped_runs") else "")
             lines.append(f"  {'MET ' if t['met'] else 'MISS'} {t['target']:<58} "
-                         f"{t['median']:.2f} [{t['min']:.2f}, {t['max']:.2f}] ({t['runs']} run(s))")
+                         f"{t['median']:.2f} [{t['min']:.2f}, {t['max']:.2f}] "
+                         f"({t['runs']} run(s){dropped})")
+    bad = [r for r in rows if r.get("unreliable")]
+    if bad:
+        lines.append("")
+        lines.append("UNRELIABLE rows (shown above, not results: rerun on a quieter machine, "
+                     "or with --runs 3):")
+        for r in bad:
+            lines.append(f"  {r['config']} {r['candidate']}: {'; '.join(r['unreliable'])}")
     for name, why in (skipped or {}).items():
         lines.append(f"  skipped {name}: {why}")
     return "\n".join(lines)

@@ -1,15 +1,21 @@
-"""The ``xpnet`` command line: ``train``, ``evaluate``, ``info`` and ``bench``.
+"""The ``xpnet`` command line: ``train``, ``predict``, ``evaluate``, ``export``, ``info`` and
+``bench``.
 
-    xpnet train [--dataset digits] [--layers 128,64] [--epochs 50] [--save M.xpnet] [--plot C.png]
+    xpnet train [--dataset digits | --data FILE --target COLUMN] [--layers 128,64] [--epochs 50]
+                [--save M.xpnet] [--plot C.png]
+    xpnet predict M.xpnet FILE [--output OUT.csv] [--proba]
     xpnet evaluate M.xpnet [--dataset NAME]
+    xpnet export M.xpnet --onnx M.onnx
     xpnet info
     xpnet bench ...            (delegates to xpnet.bench.main)
+    xpnet --version
 
 Bad options print one line and exit with status 2, as argparse does; so do user errors found
 later (an unusable backend, a missing MNIST folder, a model file that is not one).
 
 The package: ``main`` (here) parses with ``parser.build_parser`` (option types in ``options``)
-and dispatches to one module per command: ``train``, ``evaluate``, ``info``; ``common`` holds
+and dispatches to one module per command: ``train``, ``predict``, ``evaluate``, ``export``,
+``info``; ``common`` holds
 what they share (errors, constants, the held-out metrics report).
 """
 
@@ -21,7 +27,9 @@ from collections.abc import Sequence
 from xpnet.cli.common import PROG, UsageError
 from xpnet.cli.evaluate import run_evaluate
 from xpnet.cli.info import run_info
+from xpnet.cli.export import run_export
 from xpnet.cli.parser import build_parser
+from xpnet.cli.predict import run_predict
 from xpnet.cli.train import run_train
 
 __all__ = ["build_parser", "main"]
@@ -37,7 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a bad option (2, message printed)
         return int(exc.code or 0)
-    command = {"train": run_train, "evaluate": run_evaluate, "info": run_info}[args.command]
+    command = {"train": run_train, "predict": run_predict, "evaluate": run_evaluate,
+               "export": run_export, "info": run_info}[args.command]
     try:
         return command(args)
     except UsageError as exc:

@@ -14,7 +14,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import xpnet
 
     from xpnet.io import container as serialization
-    from xpnet.datasets import load_dataset
+    from xpnet.datasets import load_dataset, load_file
 
     try:
         _, meta = serialization.load(args.model)
@@ -25,9 +25,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
                              "train`); give one with --dataset")
         model = xpnet.load(args.model, backend=args.backend, device=args.device)
         dtype = str(getattr(model, "dtype", "float32"))
-        ds = load_dataset(name, test_size=recorded.get("test_size", 0.25),
-                          random_state=recorded.get("split_seed", SPLIT_SEED),
-                          dtype=dtype if dtype in ("float32", "float64") else "float32")
+        dtype = dtype if dtype in ("float32", "float64") else "float32"
+        split = dict(test_size=recorded.get("test_size", 0.25),
+                     random_state=recorded.get("split_seed", SPLIT_SEED), dtype=dtype)
+        if args.dataset is None and recorded.get("source"):  # trained on the user's file
+            ds = load_file(recorded["source"], target=recorded.get("target"),
+                           task=recorded.get("task"), **split)
+        else:
+            ds = load_dataset(name, **split)
     except user_errors() as exc:
         raise UsageError(exc) from None
     n_in = getattr(model, "n_features_in_", ds.n_features)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from typing import Any
 
-__all__ = ["parse_activation", "parse_batch_size", "parse_dataset", "parse_fraction", "parse_layers", "parse_positive",
-           "parse_test_size"]
+__all__ = ["parse_activation", "parse_batch_size", "parse_dataset", "parse_fraction",
+           "parse_layers", "parse_path", "parse_positive", "parse_test_size"]
 
 
 def parse_positive(kind: type) -> Any:
@@ -56,13 +57,20 @@ def parse_test_size(text: str) -> float:
     return value
 
 
+def parse_path(text: str) -> str:
+    """A path with ``~`` expanded."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return os.path.expanduser(text)
+
+
 def parse_dataset(text: str) -> str:
     from xpnet.datasets import DATASETS
 
     if text.startswith("mnist:"):
         if not text[len("mnist:"):]:
             raise argparse.ArgumentTypeError("mnist needs a folder: mnist:DIR")
-        return text
+        return "mnist:" + os.path.expanduser(text[len("mnist:"):])
     key = text.replace("-", "_").lower()
     if key not in DATASETS:
         raise argparse.ArgumentTypeError(f"unknown dataset {text!r}; expected one of "

@@ -1,11 +1,13 @@
-"""The argument parser of ``xpnet``: sub-commands train, evaluate, info and bench."""
+"""The argument parser of ``xpnet``: sub-commands train, predict, evaluate, info and bench."""
 
 from __future__ import annotations
 
 import argparse
 
 from xpnet.cli.common import PROG
-from xpnet.cli.options import parse_activation, parse_batch_size, parse_dataset, parse_fraction, parse_layers, parse_positive, parse_test_size
+from xpnet.cli.options import (parse_activation, parse_batch_size, parse_dataset,
+                               parse_fraction, parse_layers, parse_path, parse_positive,
+                               parse_test_size)
 
 __all__ = ["build_parser"]
 
@@ -18,21 +20,36 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``xpnet`` (sub-commands train, evaluate, info, bench)."""
+    """The argument parser of ``xpnet`` (sub-commands train, predict, evaluate, export, info,
+    bench)."""
+    from xpnet import __version__
     from xpnet.backends import BACKENDS
 
     parser = _Parser(prog=PROG, description="Train and evaluate multi-layer "
                                      "perceptrons on NumPy, CuPy, PyTorch or array-api-strict.")
-    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,info,bench}")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command",
+                                metavar="{train,predict,evaluate,export,info,bench}")
     sub.required = True
 
     backends = ["auto", *BACKENDS]
-    train = sub.add_parser("train", help="train an MLP on a dataset and report test accuracy",
-                           description="Train on a held-out split of a dataset (no download) "
-                           "and print the test accuracy (R^2 for regression) and time.")
-    train.add_argument("--dataset", type=parse_dataset, default="digits", metavar="NAME",
-                       help="digits (default), breast_cancer, diabetes, synthetic, "
-                            "synthetic_regression, or mnist:DIR (IDX files in DIR)")
+    train = sub.add_parser("train", help="train an MLP on a dataset or your file, report "
+                           "test accuracy", description="Train on a held-out split of a "
+                           "dataset (no download) or of your own CSV / .npy / .npz file, and "
+                           "print the test accuracy (R^2 for regression) and time.")
+    source = train.add_mutually_exclusive_group()
+    source.add_argument("--dataset", type=parse_dataset, default=None, metavar="NAME",
+                        help="digits (default), breast_cancer, diabetes, synthetic, "
+                             "synthetic_regression, or mnist:DIR (IDX files in DIR)")
+    source.add_argument("--data", type=parse_path, default=None, metavar="FILE",
+                        help="your data: a CSV file with a header row (name the label column "
+                             "with --target), an .npy array (target: a column index, default "
+                             "the last) or an .npz file with arrays X and y")
+    train.add_argument("--target", default=None, metavar="COLUMN",
+                       help="the label / value column of --data")
+    train.add_argument("--task", choices=["classification", "regression"], default=None,
+                       help="default: inferred from the targets (strings or few distinct "
+                            "integers: classification)")
     train.add_argument("--layers", type=parse_layers, default=(256, 128), metavar="N,N,...",
                        help="hidden layer sizes (default 256,128)")
     train.add_argument("--activation", type=parse_activation, default="relu", metavar="NAME[,NAME]",
@@ -48,8 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dropout", type=parse_fraction, default=0.2, metavar="RATE",
                        help="dropout rate on hidden layers (default 0.2; 0 = none)")
     train.add_argument("--early-stopping", action="store_true",
-                       help="stop when the score on the validation split stops improving, "
-                            "and keep the best weights")
+                       help="stop when the validation loss has not improved for --patience "
+                            "epochs, and keep the weights of the best epoch")
+    train.add_argument("--patience", type=parse_positive(int), default=10, metavar="N",
+                       help="epochs without improvement before --early-stopping stops, and "
+                            "the n_iter_no_change of the training-loss rule (default 10)")
+    train.add_argument("--tol", type=float, default=1e-4,
+                       help="improvement that counts (default 1e-4, scikit-learn's)")
+    train.add_argument("--momentum", type=parse_fraction, default=0.9,
+                       help="SGD momentum (default 0.9; 0 = plain gradient descent)")
+    train.add_argument("--clip-norm", type=parse_positive(float), default=None, metavar="C",
+                       help="clip the gradients to this global L2 norm (off by default)")
+    train.add_argument("--checkpoint", type=parse_path, default=None, metavar="PATH",
+                       help="write a checkpoint here after every epoch")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from --checkpoint (same data and options)")
+    train.add_argument("--fail-below", type=float, default=None, metavar="SCORE",
+                       help="exit with status 1 when the test score (accuracy or R^2) is "
+                            "below SCORE")
     train.add_argument("--validation-fraction", type=parse_fraction, default=0.1, metavar="F",
                        help="share of the training part held out as validation data, scored "
                             "after every epoch (validation loss and score in the progress bar "
@@ -65,17 +98,38 @@ def build_parser() -> argparse.ArgumentParser:
                        help="random_state of the model (initial weights, shuffling, dropout)")
     train.add_argument("--test-size", type=parse_test_size, default=0.25, metavar="F",
                        help="held-out test share (default 0.25; ignored for mnist)")
-    train.add_argument("--save", metavar="PATH", help="save the trained model here")
-    train.add_argument("--plot", metavar="PNG", help="write the learning curves here "
+    train.add_argument("--save", type=parse_path, metavar="PATH",
+                       help="save the trained model here")
+    train.add_argument("--plot", type=parse_path, metavar="PNG",
+                       help="write the learning curves here "
                        "(training loss; validation loss and score unless "
                        "--validation-fraction 0)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    pr = sub.add_parser("predict", help="predict with a saved model on a file",
+                        description="Predict with a model saved by `xpnet train --save` on a "
+                        "CSV / .npy / .npz file (the columns the model was trained on, by name; "
+                        "others are ignored), scaled as its training data was.")
+    pr.add_argument("model", type=parse_path, metavar="MODEL", help="a model file")
+    pr.add_argument("data", type=parse_path, metavar="FILE", help="the rows to predict")
+    pr.add_argument("--output", type=parse_path, default=None, metavar="OUT.csv",
+                    help="write the predictions here (default: standard output)")
+    pr.add_argument("--proba", action="store_true",
+                    help="class probabilities, one column per class (classifiers)")
+    pr.add_argument("--backend", choices=backends, default=None,
+                    help="default: the backend recorded in the model file")
+
+    ex = sub.add_parser("export", help="export a saved model to ONNX",
+                        description="Write the prediction path of a saved model as an ONNX "
+                        "model (needs xpnet[onnx]).")
+    ex.add_argument("model", type=parse_path, metavar="MODEL", help="a model file")
+    ex.add_argument("--onnx", type=parse_path, required=True, metavar="OUT.onnx")
 
     ev = sub.add_parser("evaluate", help="report a saved model's test metrics",
                         description="Load a model saved by `xpnet train --save` and report its "
                         "metrics on the held-out split of the dataset it was trained on (or "
                         "of --dataset).")
-    ev.add_argument("model", metavar="MODEL", help="a model file")
+    ev.add_argument("model", type=parse_path, metavar="MODEL", help="a model file")
     ev.add_argument("--dataset", type=parse_dataset, default=None, metavar="NAME",
                     help="default: the dataset recorded in the model file")
     ev.add_argument("--backend", choices=backends, default=None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -26,17 +27,31 @@ def _validation_split(ds: Any, fraction: float) -> tuple[Any, Any, Any]:
     return X_fit, y_fit, (X_val, y_val)
 
 
+def load_data(args: argparse.Namespace) -> Any:
+    """The Dataset of --data FILE (with --target, --task) or --dataset NAME (default digits)."""
+    from xpnet.datasets import load_dataset, load_file
+
+    if args.data is not None:
+        return load_file(args.data, target=args.target, task=args.task,
+                         test_size=args.test_size, random_state=SPLIT_SEED, dtype=args.dtype)
+    if args.target is not None or args.task is not None:
+        raise UsageError("--target and --task describe a --data file; the built-in datasets "
+                         "know theirs")
+    return load_dataset(args.dataset or "digits", test_size=args.test_size,
+                        random_state=SPLIT_SEED, dtype=args.dtype)
+
+
 def run_train(args: argparse.Namespace) -> int:
     from xpnet.backends import get_backend
-    from xpnet.datasets import load_dataset
 
     try:
         if args.early_stopping and args.validation_fraction == 0.0:
             raise UsageError("--early-stopping needs validation data: give "
                              "--validation-fraction > 0 (default 0.1)")
+        if args.resume and args.checkpoint is None:
+            raise UsageError("--resume continues from a checkpoint: give --checkpoint PATH")
         backend = get_backend(args.backend, args.device)
-        ds = load_dataset(args.dataset, test_size=args.test_size, random_state=SPLIT_SEED,
-                          dtype=args.dtype)
+        ds = load_data(args)
         X_fit, y_fit, validation = _validation_split(ds, args.validation_fraction)
         if args.plot:
             from xpnet.plotting import require_matplotlib  # fail before training, not after
@@ -58,12 +73,19 @@ def run_train(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     from xpnet.estimators.sklearn_base import ConvergenceWarning
 
+    from xpnet.callbacks import EarlyStopping
+
+    stopper = None
+    if args.early_stopping:  # the validation loss, with patience: not a few samples' accuracy
+        stopper = EarlyStopping(monitor="val_loss", patience=args.patience,
+                                min_delta=max(args.tol, 0.0))
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():
             # --epochs is the user's choice: reaching it is reported below, not warned about.
             warnings.filterwarnings("ignore", category=ConvergenceWarning)
-            model.fit(X_fit, y_fit, validation_data=validation)
+            model.fit(X_fit, y_fit, validation_data=validation, checkpoint=args.checkpoint,
+                      resume=args.resume, callbacks=[stopper] if stopper else None)
     except user_errors() as exc:
         raise UsageError(exc) from None
     except (FloatingPointError, MemoryError) as exc:  # xpnet's DivergenceError, DeviceMemoryError
@@ -71,18 +93,28 @@ def run_train(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
 
     print(f"model: {model!r}")
-    report(model, ds)
-    _report_validation(model, ds.task, validation)
+    metrics = report(model, ds)
+    _report_validation(model, ds.task, validation, stopper)
     epochs = int(getattr(model, "n_iter_", args.epochs))
-    watched = "validation score" if args.early_stopping else "training loss"
-    stop = ("all --epochs" if epochs >= args.epochs
-            else f"stopped early: no {watched} improvement for n_iter_no_change epochs")
+    if stopper is not None and stopper.stopped_epoch is not None:
+        stop = (f"stopped early: no validation loss improvement for {args.patience} epochs; "
+                f"weights of epoch {stopper.best_epoch} kept")
+    elif epochs >= args.epochs:
+        stop = "all --epochs"
+    else:
+        stop = f"stopped early: no training loss improvement for {args.patience} epochs"
     print(f"time: {seconds:.2f} s for {epochs} epochs ({stop}; {seconds / max(epochs, 1):.3f} "
           f"s/epoch, {len(X_fit) * epochs / max(seconds, 1e-9):,.0f} samples/s)")
     if args.save:
+        recorded = {"name": ds.name, "test_size": args.test_size, "split_seed": SPLIT_SEED,
+                    "task": ds.task}
+        if args.data is not None:
+            recorded.update(source=os.path.abspath(args.data), target=ds.target,
+                            feature_names=ds.feature_names)
+        if ds.mean is not None:  # what `xpnet predict` applies to new rows
+            recorded.update(mean=[float(v) for v in ds.mean], std=[float(v) for v in ds.std])
         try:
-            _save(model, args.save, {"name": ds.name, "test_size": args.test_size,
-                                     "split_seed": SPLIT_SEED, "task": ds.task})
+            _save(model, args.save, recorded)
         except user_errors() as exc:
             raise UsageError(f"cannot save the model to {args.save!r}: {exc}") from None
         print(f"saved model: {args.save}")
@@ -96,6 +128,34 @@ def run_train(args: argparse.Namespace) -> int:
         except user_errors() as exc:
             raise UsageError(f"cannot write the plot to {args.plot!r}: {exc}") from None
         print(f"saved plot: {args.plot}")
+    return _verdict(metrics, ds, args.fail_below)
+
+
+def _verdict(metrics: dict[str, float], ds: Any, fail_below: float | None) -> int:
+    """Warn when the model is no better than a constant guess; status 1 below --fail-below."""
+    import numpy as np
+
+    if ds.task == "classification":
+        score, name = metrics["accuracy"], "accuracy"
+        _, counts = np.unique(ds.y_train, return_counts=True)
+        labels, test_counts = np.unique(ds.y_test, return_counts=True)
+        majority = np.unique(ds.y_train)[np.argmax(counts)]
+        baseline = float(np.mean(ds.y_test == majority))
+        if score <= baseline:
+            print(f"{PROG} train: warning: test accuracy {score:.4f} is no better than always "
+                  f"predicting the most frequent class ({baseline:.4f}): the model learned "
+                  f"nothing useful. Try a smaller --learning-rate, more --epochs or another "
+                  f"--solver", file=sys.stderr)
+    else:
+        score, name = metrics["r2"], "R^2"
+        if score <= 0.0:
+            print(f"{PROG} train: warning: test R^2 {score:.4f} <= 0, no better than always "
+                  f"predicting the mean: the model learned nothing useful. Try a smaller "
+                  f"--learning-rate or more --epochs", file=sys.stderr)
+    if fail_below is not None and score < fail_below:
+        print(f"{PROG} train: test {name} {score:.4f} is below --fail-below {fail_below:g}",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -106,20 +166,23 @@ def _make_estimator(args: argparse.Namespace, task: str, backend: str) -> Any:
     return cls(hidden_layer_sizes=args.layers, activation=args.activation, solver=args.solver,
                learning_rate_init=args.learning_rate, max_iter=args.epochs,
                batch_size=args.batch_size, alpha=args.alpha, dropout=args.dropout,
-               early_stopping=args.early_stopping, random_state=args.seed,
+               random_state=args.seed, tol=args.tol,
+               # --early-stopping watches the validation loss instead of the training loss
+               n_iter_no_change=args.epochs + 1 if args.early_stopping else args.patience,
+               momentum=args.momentum, clip_norm=args.clip_norm,
                verbose=not args.quiet, backend=backend, device=args.device, dtype=args.dtype,
                tf32=args.tf32)
 
 
-def _report_validation(model: Any, task: str, validation: Any) -> None:
+def _report_validation(model: Any, task: str, validation: Any, stopper: Any = None) -> None:
     """The validation loss and score of the kept weights: the last epoch's, or with early
     stopping the best epoch's."""
     scores = getattr(model, "validation_scores_", None)
     if validation is None or not scores:
         return
-    best = getattr(model, "best_validation_score_", None)
-    i = scores.index(best) if best is not None and best in scores else len(scores) - 1
-    which = "best" if best is not None else "last"
+    i, which = len(scores) - 1, "last"
+    if stopper is not None and stopper.best_epoch is not None:
+        i, which = stopper.best_epoch - 1, "best"
     name = "accuracy" if task == "classification" else "R^2"
     print(f"validation {name}: {scores[i]:.4f} ({len(validation[0])} samples, {which} epoch "
           f"{i + 1}), loss {model.validation_loss_curve_[i]:.4f}")

@@ -205,7 +205,16 @@ class BaseMLP(FittingMixin, BaseEstimator):
         """Write the fitted model to ``path`` (atomically; parameters, architecture, optimizer
         state, classes and history; no pickle). Read it back with :func:`xpnet.load`."""
         self._check_fitted()
-        modelfile.write(self, path)
+        modelfile.write(self, os.path.expanduser(os.fspath(path)))
+
+    def to_onnx(self, path: str | os.PathLike | None = None) -> Any:
+        """The prediction path as an ONNX model (``onnx.ModelProto``; written to ``path`` too
+        when given): xpnet's forward equations run on ndonnx arrays. Input "X"; outputs
+        "proba" and "label" (classifiers) or "y" (regressors): :mod:`xpnet.io.onnx`. Needs
+        ``pip install 'xpnet[onnx]'``."""
+        from xpnet.io.onnx import to_onnx
+
+        return to_onnx(self, path)
 
     def __getstate__(self) -> dict[str, Any]:
         """Device arrays become NumPy, so a model trained on a GPU unpickles anywhere."""

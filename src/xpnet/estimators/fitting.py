@@ -42,7 +42,7 @@ class FittingMixin:
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
             validation_data: tuple[Any, Any] | None = None,
             checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
-            resume: bool = False) -> "FittingMixin":
+            resume: bool = False, callbacks: Any = None) -> "FittingMixin":
         """Train on X (n_samples, n_features) and y for up to ``max_iter`` epochs.
 
         ``sample_weight`` (n_samples,): each row's weight in the loss, as scikit-learn's
@@ -61,16 +61,22 @@ class FittingMixin:
         continues from that file, bit for bit as the uninterrupted run would have (a missing
         file starts a new run); pass the same data, ``validation_data`` included (the
         checkpoint records a fingerprint of it and refuses other validation data).
+
+        ``callbacks``: :class:`xpnet.callbacks.Callback` objects (``on_train_begin``,
+        ``on_epoch_end(estimator, logs)`` returning True to stop, ``on_train_end``), e.g.
+        ``EarlyStopping(monitor="val_loss", patience=10)`` or ``CSVLogger(path)``.
         """
         return self._fit(X, y, incremental=False, validation_data=validation_data,
                          checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                         resume=resume, sample_weight=sample_weight)
+                         resume=resume, sample_weight=sample_weight, callbacks=callbacks)
 
     def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None,
              validation_data: Any = None, checkpoint: Any = None, checkpoint_every: int = 1,
-             resume: bool = False, sample_weight: Any = None) -> "FittingMixin":
+             resume: bool = False, sample_weight: Any = None,
+             callbacks: Any = None) -> "FittingMixin":
         # 1. everything is checked before the estimator changes
         cfg = Config(self)
+        callbacks = _checked_callbacks(callbacks)
         if incremental and cfg.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True: set "
                              "early_stopping=False, or use fit")
@@ -78,6 +84,8 @@ class FittingMixin:
         if resume and checkpoint is None:
             raise ValueError("resume=True needs checkpoint=PATH (the file to continue from)")
         ckpt = None
+        if checkpoint is not None:
+            checkpoint = os.path.expanduser(os.fspath(checkpoint))
         if resume and os.path.exists(checkpoint):
             ckpt = modelfile.read(checkpoint, training=True)
         fitted = hasattr(self, "_net")
@@ -91,11 +99,13 @@ class FittingMixin:
         with device_context(be), be.matmul_precision(cfg.tf32):
             return self._fit_on(be, cfg, X, y, first=first, ckpt=ckpt, incremental=incremental,
                                 classes=classes, validation_data=validation_data,
-                                checkpoint=checkpoint, every=every, sample_weight=sample_weight)
+                                checkpoint=checkpoint, every=every, sample_weight=sample_weight,
+                                callbacks=callbacks)
 
     def _fit_on(self, be: Backend, cfg: Config, X: Any, y: Any, *, first: bool, ckpt: Any,
                 incremental: bool, classes: Any, validation_data: Any, checkpoint: Any,
-                every: int, sample_weight: Any = None) -> "FittingMixin":
+                every: int, sample_weight: Any = None,
+                callbacks: list[Any] | None = None) -> "FittingMixin":
         """One fit on ``be``: its inputs checked (1), its state built or restored (2), run (3)."""
         name = type(self).__name__
         # 1. (continued) X, y and validation_data checked and moved to the backend
@@ -158,7 +168,8 @@ class FittingMixin:
         trainer = Trainer(net, optimizer, schedule, progress, rng, settings, X_train, Y_train,
                           X_val, Y_val, best=best, on_epoch_end=on_epoch_end,
                           stream_rows=stream_rows, order=state.get("order"),
-                          sample_weight=sw_train, val_weight=sw_val)
+                          sample_weight=sw_train, val_weight=sw_val,
+                          callbacks=callbacks or (), owner=self)
         self._run(trainer, net, progress, before, cfg, ckpt=ckpt, incremental=incremental)
         return self
 
@@ -332,6 +343,22 @@ class FittingMixin:
         self.history_ = [dict(h) for h in p.history]
         self.best_loss_ = None if s.early_stopping else s.best_loss
         self.best_validation_score_ = s.best_validation_score if s.early_stopping else None
+
+
+def _checked_callbacks(callbacks: Any) -> list[Any]:
+    """The callbacks as a list; each needs on_train_begin, on_epoch_end and on_train_end
+    (subclass :class:`xpnet.callbacks.Callback` to get the ones you do not write)."""
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        callbacks = [callbacks]
+    for cb in callbacks:
+        missing = [name for name in ("on_train_begin", "on_epoch_end", "on_train_end")
+                   if not callable(getattr(cb, name, None))]
+        if missing:
+            raise TypeError(f"callback {cb!r} lacks {', '.join(missing)}; subclass "
+                            f"xpnet.callbacks.Callback and override the hooks you need")
+    return list(callbacks)
 
 
 def _batch_size(cfg: Config, n_train: int) -> int:

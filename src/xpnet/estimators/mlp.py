@@ -102,12 +102,14 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return target
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None, *,
-                    validation_data: tuple[Any, Any] | None = None) -> "MLPClassifier":
+                    validation_data: tuple[Any, Any] | None = None,
+                    callbacks: Any = None) -> "MLPClassifier":
         """One epoch over X, y (``classes``: all labels, required on the first call; the
         arguments in scikit-learn's order); ``validation_data=(X_val, y_val)`` is scored
         after it (see :meth:`fit`)."""
         return self._fit(X, y, incremental=True, classes=classes,
-                         validation_data=validation_data, sample_weight=sample_weight)
+                         validation_data=validation_data, sample_weight=sample_weight,
+                         callbacks=callbacks)
 
     def predict(self, X: Any) -> Any:
         """The class labels (n_samples,), or a 0/1 indicator (n_samples, n_labels) for a
@@ -226,11 +228,12 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                                  n_outputs=None if first else self.n_outputs_)
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, *,
-                    validation_data: tuple[Any, Any] | None = None) -> "MLPRegressor":
+                    validation_data: tuple[Any, Any] | None = None,
+                    callbacks: Any = None) -> "MLPRegressor":
         """One epoch over X, y; ``validation_data=(X_val, y_val)`` is scored after it (see
         :meth:`fit`)."""
         return self._fit(X, y, incremental=True, validation_data=validation_data,
-                         sample_weight=sample_weight)
+                         sample_weight=sample_weight, callbacks=callbacks)
 
     def predict(self, X: Any) -> Any:
         """Predictions (n_samples,) or (n_samples, n_outputs)."""
@@ -289,5 +292,6 @@ def load(path: str | os.PathLike, backend: str | None = None, device: Any = None
     """A fitted MLPClassifier / MLPRegressor from a model file, on ``backend`` / ``device``
     (default: the estimator's own ``backend`` setting, resolved here; NumPy when that one is
     not usable on this machine). Never unpickles."""
+    path = os.path.expanduser(os.fspath(path))
     return modelfile.load_estimator(path, {"MLPClassifier": MLPClassifier,
                                            "MLPRegressor": MLPRegressor}, backend, device)

@@ -117,7 +117,7 @@ class Config:
         self.tf32 = bool(est.tf32)
         self.early_stopping = bool(est.early_stopping)
         self.shuffle = bool(est.shuffle)
-        self.verbose = bool(est.verbose)
+        self.verbose = int(est.verbose)  # 0 quiet, 1 a bar over epochs, 2 also over batches
         rs = est.random_state
         if not (rs is None or isinstance(rs, (np.random.Generator, np.random.RandomState))
                 or isinstance(rs, (int, np.integer)) and not isinstance(rs, bool) and rs >= 0):

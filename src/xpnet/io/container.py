@@ -40,13 +40,13 @@ import socket
 import struct
 import zipfile
 import zlib
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from xpnet.errors import ModelFileError
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "load", "save"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "atomic_write", "load", "save"]
 
 FORMAT = "xpnet-model"
 FORMAT_VERSION = 1
@@ -176,10 +176,19 @@ def save(path: str | os.PathLike, arrays: Mapping[str, Any], meta: Mapping[str, 
     problem = _architecture_problem(checked, meta["layer_dims"]) if "layer_dims" in meta else None
     if problem:
         raise ValueError(f"cannot save: {problem}")
+    atomic_write(path, lambda f: _write_zip(f, checked, meta_bytes), what="model file")
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *,
+                 what: str = "file") -> None:
+    """``write(f)`` into a temporary file beside ``path``, flushed and fsynced, then
+    ``os.replace``-d over it and the directory fsynced: a crash leaves the old file or the new
+    one, never half of one; a failed call removes its temporary file (and a successful one
+    those that killed processes left)."""
     target = os.path.abspath(os.fspath(path))
     directory, name = os.path.split(target)
     if not os.path.isdir(directory):
-        raise FileNotFoundError(errno.ENOENT, "directory of the model file does not exist",
+        raise FileNotFoundError(errno.ENOENT, f"directory of the {what} does not exist",
                                 directory)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     tmp = os.path.join(directory,
@@ -187,7 +196,7 @@ def save(path: str | os.PathLike, arrays: Mapping[str, Any], meta: Mapping[str, 
     fd = os.open(tmp, flags, 0o666)  # the umask applies, as for any new file
     try:
         with os.fdopen(fd, "wb") as f:
-            _write_zip(f, checked, meta_bytes)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)

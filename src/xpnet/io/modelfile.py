@@ -15,11 +15,16 @@ A model file (:mod:`xpnet.serialization`: never pickled, never executed) holds
 
 Non-finite floats (an initial best loss of inf) are written as the strings "inf", "-inf",
 "nan", so the meta is strict JSON.
+
+The checksums prove a file intact, not honest: :func:`read` also checks every field against
+the others, the arrays and the estimator's parameters (:func:`xpnet.io.metadata.validate`),
+and refuses with ModelFileError, naming the field, anything inconsistent, unknown or
+non-finite; :func:`write` refuses to write what it would refuse to read. A loaded model is
+what the file says, or none.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from typing import Any, Mapping
@@ -27,6 +32,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from xpnet.io import container as serialization
+from xpnet.io.metadata import classes_from_json, classes_to_json, problem, to_json, validate
 from xpnet.backends import Backend, BackendError, get_backend, to_numpy
 from xpnet.core.optimizers import LearningRateSchedule, Optimizer
 from xpnet.training.host_random import HostRandom
@@ -35,26 +41,7 @@ from xpnet.training.loop import Network, Progress
 __all__ = ["check_resumable", "device_network", "device_optimizer", "host_network",
            "host_optimizer", "load_estimator", "read", "restore_training", "write"]
 
-_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
-
-
 # --------------------------------------------------------------------------- JSON helpers
-def _json(obj: Any) -> Any:
-    """Plain JSON values: tuples become lists, NumPy scalars Python's, non-finite floats
-    strings, arrays lists."""
-    if isinstance(obj, dict):
-        return {str(k): _json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _json(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    return obj
-
-
 def _float(x: Any) -> float | None:
     return None if x is None else float(x)
 
@@ -72,7 +59,7 @@ def _params_json(est: Any) -> dict[str, Any]:
             value = str(value)
         elif key == "dtype":
             value = np.dtype(value).name if not isinstance(value, str) else value
-        out[key] = _json(value)
+        out[key] = to_json(value)
     return out
 
 
@@ -81,28 +68,6 @@ def _params_from_json(params: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(out.get("hidden_layer_sizes"), list):
         out["hidden_layer_sizes"] = tuple(out["hidden_layer_sizes"])
     return out
-
-
-def _classes_json(classes: np.ndarray | None) -> Any:
-    if classes is None:
-        return None
-    c = np.asarray(classes)
-    if c.dtype.kind == "S":
-        return {"dtype": c.dtype.str, "values": [v.decode("latin-1") for v in c.tolist()]}
-    return {"dtype": "object" if c.dtype.kind == "O" else c.dtype.str, "values": _json(c)}
-
-
-def _classes_from_json(data: Any) -> np.ndarray | None:
-    if data is None:
-        return None
-    values, dtype = data["values"], data["dtype"]
-    if dtype == "object":
-        c = np.empty(len(values), dtype=object)
-        c[:] = values
-        return c
-    if np.dtype(dtype).kind == "S":
-        return np.array([v.encode("latin-1") for v in values], dtype=dtype)
-    return np.array(values, dtype=dtype)
 
 
 # --------------------------------------------------------------------------- host <-> device
@@ -174,7 +139,7 @@ def write(est: Any, path: str | os.PathLike, trainer: Any = None,
                 for i, a in enumerate(value):
                     arrays[f"opt/{key}/{i}"] = a
             else:
-                opt_meta[key] = _json(value)
+                opt_meta[key] = to_json(value)
     p: Progress = est._progress
     from xpnet import __version__
 
@@ -186,15 +151,15 @@ def write(est: Any, path: str | os.PathLike, trainer: Any = None,
         "activations": list(net.g),
         "dtype": est._dtype,
         "target_kind": est._target_kind,
-        "classes": _classes_json(getattr(est, "classes_", None)),
+        "classes": classes_to_json(getattr(est, "classes_", None)),
         "n_features_in": int(est.n_features_in_),
         "feature_names_in": (None if getattr(est, "feature_names_in_", None) is None
                              else [str(c) for c in est.feature_names_in_]),
         "n_outputs": int(est.n_outputs_),
         "trained_on": {"backend": net.backend.name, "device": net.backend.device_spec},
         "optimizer": opt_meta,
-        "schedule": _json(est._schedule.state_dict()),
-        "progress": _json({"n_iter": p.n_iter, "t": p.t, "loss": p.loss,
+        "schedule": to_json(est._schedule.state_dict()),
+        "progress": to_json({"n_iter": p.n_iter, "t": p.t, "loss": p.loss,
                            "loss_curve": p.loss_curve, "val_loss_curve": p.val_loss_curve,
                            "val_scores": p.val_scores, "history": p.history}),
     }
@@ -209,16 +174,20 @@ def write(est: Any, path: str | os.PathLike, trainer: Any = None,
         if val_idx is not None:
             arrays["split/train"] = np.asarray(train_idx, dtype=np.int64)
             arrays["split/val"] = np.asarray(val_idx, dtype=np.int64)
-        meta["training"] = {"rng": _json(rng_state), "stop": trainer.stop_reason,
+        meta["training"] = {"rng": to_json(rng_state), "stop": trainer.stop_reason,
                             "n_samples": trainer.n + (0 if val_idx is None else len(val_idx)),
                             "best": trainer.best is not None, "split": val_idx is not None,
                             "validation": None if validation is None else dict(validation)}
+    wrong = problem(arrays, meta)  # what read() would refuse is never written
+    if wrong is not None:  # (e.g. parameters changed with set_params after fit)
+        raise ValueError(f"cannot save {type(est).__name__} to {os.fspath(path)!r}: {wrong}")
     serialization.save(path, arrays, meta)
 
 
 # --------------------------------------------------------------------------- reading
 def read(path: str | os.PathLike, training: bool = False) -> tuple[dict, dict]:
-    """(arrays, meta) of an xpnet estimator file; ``training``: it must be a checkpoint."""
+    """(arrays, meta) of an xpnet estimator file, every field checked (:func:`validate`);
+    ``training``: it must be a checkpoint."""
     arrays, meta = serialization.load(path)
     where = f"model file {os.fspath(path)!r}"
     needed = ("estimator", "params", "layer_dims", "activations", "dtype", "target_kind",
@@ -231,6 +200,7 @@ def read(path: str | os.PathLike, training: bool = False) -> tuple[dict, dict]:
         raise serialization.ModelFileError(
             f"{where} is a saved model, not a checkpoint (no training state): resume from a "
             f"file written by fit(..., checkpoint=PATH), or load it with xpnet.load")
+    validate(arrays, meta, where)
     return arrays, meta
 
 
@@ -309,26 +279,23 @@ def _progress(meta: Mapping[str, Any]) -> Progress:
 
 
 def _host_random(saved: Mapping[str, Any]) -> HostRandom:
-    """The fit's host stream in its saved state (a RandomState's, or a Generator's; files
-    of earlier versions hold a bare Generator state)."""
-    state = saved.get("state", saved) if isinstance(saved, Mapping) else None
-    name = state.get("bit_generator") if isinstance(state, Mapping) else None
-    if name not in _BIT_GENERATORS:
-        raise serialization.ModelFileError(f"saved RNG {name!r} is not one of "
-                                           f"{', '.join(_BIT_GENERATORS)}")
+    """The fit's host stream in its saved state (checked by :func:`_check_rng`): a
+    RandomState's, or a Generator's; files of earlier versions hold a bare Generator state."""
+    if "kind" not in saved:
+        saved = {"kind": "Generator", "state": saved}
+    state = dict(saved["state"])
+    if saved["kind"] == "RandomState":
+        state["state"] = {**state["state"], "key": np.asarray(state["state"]["key"], np.uint32)}
     try:
-        if saved.get("kind") == "RandomState":
-            state = {**state, "state": {**state["state"],
-                                        "key": np.asarray(state["state"]["key"], np.uint32)}}
-            return HostRandom.from_state({"kind": "RandomState", "state": state})
-        return HostRandom.from_state(dict(state))
+        return HostRandom.from_state({"kind": saved["kind"], "state": state})
     except (TypeError, ValueError, KeyError) as exc:
         raise serialization.ModelFileError(f"saved RNG state is not valid: {exc}") from None
 
 
 def restore_training(ckpt: tuple[dict, dict], be: Backend) -> dict[str, Any]:
     """Everything a resumed fit needs, on ``be``: net, optimizer, schedule, progress, rng,
-    best (W, b) or None, and the split's row indices (or None)."""
+    best (W, b) or None, and the split's row indices (or None); ``ckpt`` is what
+    ``read(path, training=True)`` returned, so every field was validated."""
     arrays, meta = ckpt
     training = meta["training"]
     L, g, dtype = len(meta["layer_dims"]) - 1, meta["activations"], meta["dtype"]
@@ -351,7 +318,8 @@ def restore_training(ckpt: tuple[dict, dict], be: Backend) -> dict[str, Any]:
 
 def load_estimator(path: str | os.PathLike, classes: Mapping[str, type], backend: Any,
                    device: Any) -> Any:
-    """The fitted estimator in ``path`` on ``backend`` / ``device`` (see ``xpnet.load``)."""
+    """The fitted estimator in ``path`` on ``backend`` / ``device`` (see ``xpnet.load``); the
+    file is validated by :func:`read` first, so the model is exactly what it says or none."""
     arrays, meta = read(path)
     cls = classes.get(meta["estimator"])
     if cls is None:
@@ -378,17 +346,12 @@ def load_estimator(path: str | os.PathLike, classes: Mapping[str, type], backend
     est._dtype, est._target_kind = meta["dtype"], meta["target_kind"]
     est._split = (None, None)
     est.n_features_in_, est.n_outputs_ = int(meta["n_features_in"]), int(meta["n_outputs"])
-    names = meta.get("feature_names_in")
+    names = meta.get("feature_names_in")  # validated: None or n_features_in strings
     if names is not None:
-        if not (isinstance(names, list) and len(names) == est.n_features_in_
-                and all(isinstance(c, str) for c in names)):
-            raise serialization.ModelFileError(
-                f"model file {os.fspath(path)!r}: feature_names_in must be a list of "
-                f"{est.n_features_in_} strings (one per feature); got {names!r:.200}")
         est.feature_names_in_ = np.asarray(names, dtype=object)
     out = meta["activations"][-1]
     est.out_activation_ = "logistic" if out == "sigmoid" else out
-    classes_ = _classes_from_json(meta.get("classes"))
+    classes_ = classes_from_json(meta.get("classes"))
     if classes_ is not None and meta["target_kind"] != "continuous":
         est.classes_ = classes_
     est._publish()

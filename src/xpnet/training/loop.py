@@ -29,7 +29,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -138,7 +138,7 @@ class Settings:
     dropout: list[float] | None = None   # per hidden layer; None: no dropout
     clip_norm: float | None = None
     incremental: bool = False            # partial_fit: one epoch, no ConvergenceWarning
-    verbose: bool = False
+    verbose: int = 0                     # 1: a bar over epochs; 2: and one over batches
     kind: str = "multiclass"             # binary, multiclass, multilabel, continuous
     loss_scale: float = 1.0              # c in J = c * data loss + L2 (1/n[L]: squared error
                                          # as a mean over the outputs, scikit-learn's)
@@ -236,12 +236,15 @@ class Trainer:
                  on_epoch_end: Callable[["Trainer", bool], None] | None = None,
                  stream_rows: int | None = None, order: np.ndarray | None = None,
                  sample_weight: np.ndarray | None = None,
-                 val_weight: np.ndarray | None = None) -> None:
+                 val_weight: np.ndarray | None = None, callbacks: Sequence[Any] = (),
+                 owner: Any = None) -> None:
         self.net, self.optimizer, self.schedule = net, optimizer, schedule
         self.progress, self.rng, self.settings = progress, rng, settings
         self.X, self.Y, self.X_val, self.Y_val = X, Y, X_val, Y_val
         self.best = best
         self.on_epoch_end = on_epoch_end
+        self.callbacks, self.owner = list(callbacks), owner  # owner: what callbacks are given
+        self._final: list[Callable[[], None]] = []
         self._validation = None if X_val is None else ValidationPass(
             X_val, Y_val, net.g, settings.kind, backend=net.backend, kernels=net.kernels,
             dims=net.dims, loss_scale=settings.loss_scale, weights=val_weight)
@@ -309,7 +312,10 @@ class Trainer:
             batches = ((a, min(a + bs, n), X[a:min(a + bs, n), :]) for a in range(0, n, bs))
         else:  # X on the host: uploaded a chunk of batches at a time
             batches = host_batches(X, host_order, self.stream_rows, bs, net.backend.asarray)
+        steps = self._batch_bar(-(-n // bs)) if s.verbose >= 2 and not check_each else None
         for start, stop, Xrows in batches:
+            if steps is not None:  # counts batches only: no read from the device
+                steps.update(1)
             Xb, Yb = Xrows.T, Y[start:stop, :].T
             w, w_scale = None, 1.0
             if sums is not None:  # s = w / sum_B w (a batch of zero weights: no data gradient)
@@ -329,7 +335,18 @@ class Trainer:
             done += 1
             if self._interrupt.raised:
                 break
+        if steps is not None:
+            steps.close()
         return total, done, None
+
+    def _batch_bar(self, n_batches: int) -> Any:
+        """A transient tqdm bar over one epoch's batches (verbose=2), or None without tqdm."""
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return None
+        return tqdm(total=n_batches, desc="batches", unit="batch", leave=False, position=1,
+                    dynamic_ncols=True)
 
     # ---------------------------------------------------------------- the epochs
     def run(self) -> str:
@@ -349,6 +366,10 @@ class Trainer:
         if s.verbose:
             bar = _progress_bar(s.max_iter if not s.incremental else p.n_iter + 1, p.n_iter,
                                 s.name)
+        self._final: list[Callable[[], None]] = []  # what to say once the bar is closed
+        reason = "error"
+        for cb in self.callbacks:
+            cb.on_train_begin(self.owner)
         try:
             with self._interrupt, device_context(net.backend), \
                     np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -356,7 +377,14 @@ class Trainer:
         finally:
             self._ws = self._grads = None  # the scratch arrays go with the call
             if bar is not None:
+                if reason in ("converged", "callback", "interrupted"):
+                    bar.total = bar.n  # stopped early: the bar ends full, not frozen at 65%
+                    bar.refresh()
                 bar.close()
+            for say in self._final:  # the reason, after the bar, never inside it
+                say()
+            for cb in self.callbacks:
+                cb.on_train_end(self.owner, reason)
         self.stop_reason = reason
         return reason
 
@@ -402,7 +430,9 @@ class Trainer:
                 self._diverged(epoch, snap, loss)
             elapsed = time.perf_counter() - t0
             stop = self._bookkeeping(epoch, loss, host, elapsed, bar)
-            self.stop_reason = ("converged" if stop else "epoch" if s.incremental
+            by_callback = self._callbacks_stop(dict(p.history[-1]))
+            self.stop_reason = ("converged" if stop else "callback" if by_callback
+                                else "epoch" if s.incremental
                                 else "max_iter" if p.n_iter >= s.max_iter else None)
             if self.on_epoch_end is not None:
                 self.on_epoch_end(self, self.stop_reason is not None)
@@ -435,11 +465,23 @@ class Trainer:
                           "val_score": val_score, "time": elapsed,
                           "learning_rate": self.optimizer.learning_rate})
         if s.verbose:
-            self._report(bar, epoch, loss, val_loss, val_score, elapsed, end.message)
+            self._report(bar, epoch, loss, val_loss, val_score, elapsed, end.message, end.stop)
         return end.stop
 
+    def _callbacks_stop(self, logs: dict[str, Any]) -> bool:
+        """Every callback's on_epoch_end (all run, in order); True when one asks to stop."""
+        stop = False
+        for cb in self.callbacks:
+            if cb.on_epoch_end(self.owner, logs):
+                stop = True
+                text = getattr(cb, "message", None)
+                if self.settings.verbose and text:
+                    self._final.append(lambda t=f"{type(cb).__name__}: {text}": print(t, flush=True))
+        return stop
+
     def _report(self, bar: Any, epoch: int, loss: float, val_loss: float | None,
-                val_score: float | None, elapsed: float, message: str | None) -> None:
+                val_score: float | None, elapsed: float, message: str | None,
+                stop: bool = False) -> None:
         metrics = {"loss": f"{loss:.5g}"}
         if val_loss is not None:
             metrics["val_loss"] = f"{val_loss:.5g}"
@@ -447,7 +489,9 @@ class Trainer:
         if bar is not None:
             bar.set_postfix(metrics, refresh=False)
             bar.update(1)
-            if message:
+            if message and stop:  # why it stopped: printed after the bar is closed
+                self._final.append(lambda: print(message, flush=True))
+            elif message:
                 bar.write(message)
         else:
             shown = ", ".join(f"{k} = {v}" for k, v in metrics.items())
@@ -487,6 +531,10 @@ class Trainer:
             f"clip_norm (e.g. 1.0), or standardized features.", epoch, bad)
 
     def _warn_interrupt(self, epoch: int, done: int | None) -> None:
+        """The Ctrl-C warning, issued once the progress bar is closed."""
+        self._final.append(lambda: self._interrupt_warning(epoch, done))
+
+    def _interrupt_warning(self, epoch: int, done: int | None) -> None:
         n_batches = -(-self.n // self.settings.batch_size)
         if done is None:
             where = f"during epoch {epoch}; the model keeps the parameters from its start"
@@ -495,5 +543,5 @@ class Trainer:
                      f"parameters after that batch")
         warnings.warn(f"Training interrupted by user (Ctrl-C) {where}. The history covers the "
                       f"{self.progress.n_iter} completed epoch(s); the model is usable.",
-                      UserWarning, stacklevel=4)
+                      UserWarning, stacklevel=6)
         sys.stderr.flush()

@@ -1,0 +1,5 @@
+"""``fit(..., callbacks=[...])``: see :mod:`xpnet.training.callbacks`."""
+
+from xpnet.training.callbacks import Callback, CSVLogger, EarlyStopping
+
+__all__ = ["CSVLogger", "Callback", "EarlyStopping"]

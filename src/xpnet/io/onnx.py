@@ -1,0 +1,108 @@
+"""``est.to_onnx(path)``: a fitted model's prediction path as an ONNX model.
+
+The graph is not a second copy of the forward pass: xpnet's own equations
+(:func:`xpnet.core.forward.forward` with the portable kernels, :class:`xpnet.core.kernels.Kernels`)
+run once on ndonnx arrays (:func:`xpnet.backends.ndonnx.onnx_namespace`), whose operations
+record ONNX nodes instead of computing, and what they record is the model. What follows
+A[L] is the estimator's own finishing step (as ``predict_proba`` / ``predict`` do it).
+
+The model
+---------
+Input ``"X"``: (N, n_features) in the model's dtype (``est.dtype``: float32 or float64; cast
+X to it), rows are examples, as for ``predict``; N is free. Outputs:
+
+* classifiers: ``"proba"`` (N, n_classes), as ``predict_proba`` (binary: [1 - p, p]; multilabel:
+  (N, n_labels), one sigmoid per label), and ``"label"``:
+
+  - numeric (or boolean) class labels: the labels themselves, as ``predict`` (N,);
+  - any other labels (strings, objects): the int64 *index* into the classes (N,); the labels
+    are ``json.loads`` of the metadata entry ``xpnet.classes``: ``classes[label]`` is
+    ``predict``'s answer;
+  - multilabel: the int64 0/1 indicator (N, n_labels), as ``predict``.
+
+  The metadata entry ``xpnet.label`` says which: ``"values"``, ``"index"`` or ``"indicator"``.
+* regressors: ``"y"``, (N,) for one output, (N, n_outputs) otherwise, as ``predict``.
+
+Metadata (``model.metadata_props``, strings): ``xpnet.estimator``, ``xpnet.version``,
+``xpnet.dtype``, ``xpnet.target_kind``, ``xpnet.activations`` (JSON list), and for classifiers
+``xpnet.classes`` (JSON list) and ``xpnet.label``; ``xpnet.feature_names`` (JSON list) when
+the model was fitted on named columns.
+
+Needs the ``onnx`` extra: ``pip install 'xpnet[onnx]'`` (ndonnx, onnx; onnxruntime runs it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from xpnet.backends import to_numpy
+from xpnet.backends.ndonnx import onnx_namespace
+from xpnet.core.forward import PORTABLE, forward
+from xpnet.io.container import atomic_write
+
+__all__ = ["to_onnx"]
+
+
+def to_onnx(est: Any, path: str | os.PathLike | None = None) -> Any:
+    """The ONNX model (``onnx.ModelProto``) of fitted ``est``'s prediction path; written to
+    ``path`` too when given (atomically). See the module's docstring for its inputs, outputs
+    and metadata."""
+    est._check_fitted()
+    nd = onnx_namespace()
+    net = est._net
+    dtype = getattr(nd, est._dtype)
+    W = {l: nd.asarray(np.ascontiguousarray(to_numpy(net.W[l]))) for l in range(1, net.L + 1)}
+    b = {l: nd.asarray(np.ascontiguousarray(to_numpy(net.b[l]))) for l in range(1, net.L + 1)}
+    X = nd.argument(shape=("N", int(est.n_features_in_)), dtype=dtype)
+    # the equations themselves, on graph nodes: examples in columns, as predict runs them
+    AL, _ = forward(nd.permute_dims(X, (1, 0)), W, b, list(net.g), xp=nd, kernels=PORTABLE)
+    meta = {"xpnet.estimator": type(est).__name__, "xpnet.dtype": est._dtype,
+            "xpnet.target_kind": est._target_kind, "xpnet.activations": json.dumps(list(net.g))}
+    if est._target_kind == "continuous":
+        one = int(net.W[net.L].shape[0]) == 1  # one output: (N,), as predict
+        outputs = {"y": AL[0, :] if one else nd.permute_dims(AL, (1, 0))}
+    else:
+        outputs, meta["xpnet.label"] = _classifier_outputs(est, AL, nd)
+        meta["xpnet.classes"] = json.dumps(np.asarray(est.classes_).tolist(), default=str)
+    names = getattr(est, "feature_names_in_", None)
+    if names is not None:
+        meta["xpnet.feature_names"] = json.dumps([str(n) for n in names])
+    model = nd.build({"X": X}, outputs)
+    from xpnet import __version__
+
+    meta["xpnet.version"] = __version__
+    for key, value in meta.items():
+        model.metadata_props.add(key=key, value=value)
+    model.doc_string = (f"xpnet {type(est).__name__}: layers {'-'.join(map(str, net.dims))}, "
+                        f"activations {'/'.join(net.g)}, {est._dtype}")
+    if path is not None:
+        _write(model.SerializeToString(), path)
+    return model
+
+
+def _classifier_outputs(est: Any, AL: Any, nd: Any) -> tuple[dict[str, Any], str]:
+    """{"proba", "label"} from A[L] (n[L], N), and what "label" holds."""
+    kind = est._target_kind
+    if kind == "multilabel":
+        proba = nd.permute_dims(AL, (1, 0))
+        return {"proba": proba, "label": nd.astype(proba > 0.5, nd.int64)}, "indicator"
+    if kind == "binary":
+        p = AL[0, :]
+        proba = nd.stack([1.0 - p, p], axis=1)
+        index = nd.astype(p > 0.5, nd.int64)
+    else:
+        proba = nd.permute_dims(AL, (1, 0))
+        index = nd.astype(nd.argmax(AL, axis=0), nd.int64)
+    classes = np.asarray(est.classes_)
+    if classes.dtype.kind in "biuf":
+        return {"proba": proba, "label": nd.take(nd.asarray(classes), index, axis=0)}, "values"
+    return {"proba": proba, "label": index}, "index"
+
+
+def _write(data: bytes, path: str | os.PathLike) -> None:
+    """``data`` to ``path`` atomically, as model files are written."""
+    atomic_write(path, lambda f: f.write(data), what="ONNX file")
