@@ -11,7 +11,7 @@ on the CPU device cost no sync and are not counted.
 
 A fit's reads are a constant (input checks, ``classes_``, the early-stopping split, the
 results) plus ``k`` per epoch: the loop's one stacked read of the epoch (the loss, the
-validation loss and score, a finiteness flag; ``xpnet/training/loop.py``, ``Trainer._run``).
+validation loss and score, a finiteness flag; ``xpnet/training/loop.py``, ``Trainer._epoch_read``).
 So reads(E2) - reads(E1) == (E2 - E1) * k, with the same k when the batch size is halved
 (twice the steps per epoch), and no read ever comes from inside ``Trainer._epoch``.
 """
@@ -185,11 +185,11 @@ def test_the_epoch_read_is_the_stacked_loss(reads):
     before = len(reads.stacks)
     _fit_reads(reads, "validation_data", 3, 4)
     epoch_reads = [s for s in reads.stacks[before:]
-                   if any(f.name == "_run" and f.filename.endswith("loop.py") for f in s)]
+                   if any(f.name == "_epoch_read" and f.filename.endswith("loop.py") for f in s)]
     assert len(epoch_reads) == 3 * K_PER_EPOCH, reads.describe(reads.stacks[before:])
     for s in epoch_reads:
         frame = next(f for f in reversed(s) if f.filename.endswith("loop.py"))
-        assert "to_numpy(xp.stack(" in (frame.line or ""), reads.describe([s])
+        assert "# the one read" in (frame.line or ""), reads.describe([s])
 
 
 def test_the_counter_sees_reads(reads):

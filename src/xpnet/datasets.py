@@ -35,6 +35,7 @@ __all__ = [
     "load_diabetes",
     "load_digits",
     "load_file",
+    "load_shard",
     "load_mnist",
     "make_classification",
     "make_regression",
@@ -344,6 +345,34 @@ def load_dataset(name: str, *, test_size: float = 0.25, random_state: int = 0,
     if task == "regression":
         y_train, y_test = y_train.astype(dtype), y_test.astype(dtype)
     return Dataset(key, task, X_train, X_test, y_train, y_test, mean, std)
+
+
+def load_shard(path: str | os.PathLike, rank: int | None = None, size: int | None = None
+               ) -> np.ndarray:
+    """Rank ``rank`` of ``size``'s rows of a ``.npy`` file, memory-mapped: rows
+    np.array_split(range(n), size)[rank] (contiguous, sizes differing by one at most), read
+    from disk only as they are used, so no rank reads the whole file. ``rank``/``size``
+    default to MPI's COMM_WORLD (mpi4py), or 0 of 1 without it. Use the same call for X and
+    y files: their shards line up."""
+    if (rank is None) != (size is None):
+        raise ValueError("give both rank and size, or neither (MPI's COMM_WORLD)")
+    if rank is None:
+        try:
+            from mpi4py import MPI
+
+            rank, size = MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
+        except ImportError:
+            rank, size = 0, 1
+    if not (isinstance(size, int) and size >= 1 and isinstance(rank, int) and 0 <= rank < size):
+        raise ValueError(f"rank must be in [0, size) and size >= 1; got rank={rank!r}, "
+                         f"size={size!r}")
+    A = np.load(os.path.expanduser(os.fspath(path)), mmap_mode="r", allow_pickle=False)
+    if A.ndim == 0:
+        raise ValueError(f"{path}: a 0-d array has no rows to share")
+    n = A.shape[0]
+    start = rank * (n // size) + min(rank, n % size)
+    stop = start + n // size + (1 if rank < n % size else 0)
+    return A[start:stop]
 
 
 def load_file(path: str | os.PathLike, *, target: str | None = None, task: str | None = None,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["BackendError", "DeviceMemoryError", "DivergenceError", "ModelFileError"]
+__all__ = ["BackendError", "DeviceMemoryError", "DistributedError", "DivergenceError",
+           "ModelFileError"]
 
 
 class BackendError(ValueError):
@@ -24,3 +25,7 @@ class DeviceMemoryError(MemoryError):
 
 class ModelFileError(ValueError):
     """A model file is truncated, corrupt, of another format or version, or inconsistent."""
+
+
+class DistributedError(RuntimeError):
+    """Data-parallel training cannot go on: another rank failed, died or stopped answering."""

@@ -28,20 +28,33 @@ class ParamBuffer:
     ``weight_segments``: the same for the weights alone (L2 decays W, not b): ``[flat[:nW]]``.
     """
 
-    def __init__(self, arrays: Sequence[Any], flat: Any = None, n_weights: int | None = None):
+    def __init__(self, arrays: Sequence[Any], flat: Any = None, n_weights: int | None = None,
+                 storage: Any = None):
         self.arrays = list(arrays)
         self.flat = flat
         self.n_weights = n_weights
+        # flat plus trailing slots (``zeros(extra=k)``): one buffer for a collective operation
+        self.storage = flat if storage is None else storage
+
+    @property
+    def extra(self) -> Any:
+        """The trailing slots after the parameters (empty unless made with ``extra``)."""
+        return self.storage[self.flat.shape[0]:]
 
     @classmethod
     def zeros(cls, shapes: Sequence[tuple[int, ...]], *, xp: Any, dtype: Any, device: Any,
-              flat: bool) -> "ParamBuffer":
-        """Zeros of the given shapes: views of one flat buffer (``flat``) or separate arrays."""
+              flat: bool, extra: int = 0) -> "ParamBuffer":
+        """Zeros of the given shapes: views of one flat buffer (``flat``) or separate arrays;
+        ``extra`` more slots after the flat parameters, in the same buffer (``storage``)."""
         if not flat:
+            if extra:
+                raise ValueError("extra slots need a flat buffer (a backend with views)")
             return cls([xp.zeros(s, dtype=dtype, device=device) for s in shapes])
-        sizes = [math.prod(s) for s in shapes]
-        buf = xp.zeros(sum(sizes), dtype=dtype, device=device)
-        return cls._views(buf, shapes, xp=xp)
+        total = sum(math.prod(s) for s in shapes)
+        storage = xp.zeros(total + extra, dtype=dtype, device=device)
+        buf = cls._views(storage[:total], shapes, xp=xp)
+        buf.storage = storage
+        return buf
 
     @classmethod
     def _views(cls, buf: Any, shapes: Sequence[tuple[int, ...]], *, xp: Any) -> "ParamBuffer":

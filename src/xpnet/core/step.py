@@ -47,19 +47,25 @@ def train_step(X: Any, Y: Any, params: ParamBuffer, grads: ParamBuffer, g: Seque
                alpha: float = 0.0, clip_norm: float | None = None,
                keep: Sequence[float] | None = None,
                keys: Callable[[int], tuple[int, int]] | None = None,
-               loss_scale: float = 1.0, weights: Any = None, weight_scale: float = 1.0
-               ) -> Any:
+               loss_scale: float = 1.0, weights: Any = None, weight_scale: float = 1.0,
+               reduce: Callable[[ParamBuffer, Any], Any] | None = None,
+               global_m: int | None = None) -> Any:
     """One step on the batch X (n[0], m), Y (n[L], m); returns total + m J_B on the device.
 
         D[l]  = dropout masks from the counter-based generator (``keep[l-1] < 1``, ``keys(l)``)
         S     = c sum_i L(y(i), a[L](i)) + (alpha/2) sum_l ||W[l]||^2      (= m J_B)
                 (c = ``loss_scale``: 1/n[L] reports the squared error as a mean over the
                 outputs, as scikit-learn does; the gradients are those of c = 1)
+        dW[l] += (alpha/m) W[l];  g := clipped to ``clip_norm``;  optimizer step
 
     Sample weights (scikit-learn's semantics): ``weights`` is the row s = w / sum_B w (1, m) on
     the device and ``weight_scale`` = m / sum_B w on the host; then J_B = sum_i s_i L(i) +
     (alpha / 2 sum_B w) sum_l ||W[l]||^2 and dZ[L] = (A[L] - Y) s.
-        dW[l] += (alpha/m) W[l];  g := clipped to ``clip_norm``;  optimizer step
+
+    Data parallel: this process holds m of the ``global_m`` rows of the global batch (m may be
+    0); dZ[L] carries 1/global_m (or s over the global batch's weights), ``reduce(grads, S)``
+    sums the gradients and S over the processes in place (one collective) and returns the
+    global S; L2, clipping and the update then run on the sums, identically everywhere.
 
     Gradients land in ``grads`` (views of its flat buffer); nothing is read back to the host.
     """
@@ -67,23 +73,36 @@ def train_step(X: Any, Y: Any, params: ParamBuffer, grads: ParamBuffer, g: Seque
     W, b = params.W, params.b
     L = len(W)
     m = X.shape[1]
-    D = None
-    if keep is not None:
-        D = {l: K.dropout_mask(keep[l - 1], keys(l), (W[l].shape[0], m), X.dtype, xp=xp,
-                               device=X.device, ws=ws, l=l)
-             for l in range(1, L) if keep[l - 1] < 1.0}
-    ZL, cache = forward(X, W, b, g, xp=xp, D=D, kernels=K, ws=ws, logits=True)
-    if weights is None:
-        S, dZL = K.output_loss_delta(ZL, Y, g[L - 1], xp=xp, ws=ws)
-    else:
-        S, dZL = K.weighted_loss_delta(ZL, Y, g[L - 1], weights, xp=xp, ws=ws)
+    m_total = m if global_m is None else global_m
+    if weights is not None:
         alpha = alpha * weight_scale  # alpha / sum_B w where the unweighted step has alpha / m
+    if m == 0:  # a data-parallel process with no rows in this global batch
+        for G in grads.segments:
+            G[...] = 0.0
+        S = xp.zeros((), dtype=X.dtype, device=X.device)
+    else:
+        D = None
+        if keep is not None:
+            D = {l: K.dropout_mask(keep[l - 1], keys(l), (W[l].shape[0], m), X.dtype, xp=xp,
+                                   device=X.device, ws=ws, l=l)
+                 for l in range(1, L) if keep[l - 1] < 1.0}
+        ZL, cache = forward(X, W, b, g, xp=xp, D=D, kernels=K, ws=ws, logits=True)
+        if weights is None:
+            S, dZL = K.output_loss_delta(ZL, Y, g[L - 1], xp=xp, ws=ws)
+            if m_total != m:
+                dZL = dZL * (m / m_total)  # 1/m_total in dZ[L], not 1/m
+        else:
+            S, dZL = K.weighted_loss_delta(ZL, Y, g[L - 1], weights, xp=xp, ws=ws)
+            if m_total != m:
+                S = S * (m_total / m)  # this process's part of m_total sum_i s_i L(i)
+        backpropagate(dZL, W, cache, g, xp=xp, D=D, kernels=K, ws=ws, dW=grads.W, db=grads.b)
+    if reduce is not None:
+        S = reduce(grads, S)
     total = K.accumulate(total, S, loss_scale, xp=xp)
-    backpropagate(dZL, W, cache, g, xp=xp, D=D, kernels=K, ws=ws, dW=grads.W, db=grads.b)
     if alpha:
         total = K.accumulate(total, K.sum_of_squares(params.weight_segments, xp=xp),
                              0.5 * alpha, xp=xp)
-        K.axpy(grads.weight_segments, params.weight_segments, alpha / m, xp=xp)
+        K.axpy(grads.weight_segments, params.weight_segments, alpha / m_total, xp=xp)
     if clip_norm is not None:
         K.clip_by_global_norm(grads.segments, clip_norm, xp=xp)
     optimizer.step(params, grads)

@@ -47,8 +47,8 @@ class BaseMLP(FittingMixin, BaseEstimator):
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: int = 10, backend: str = "auto",
                  device: Any = None, dtype: str = "float32", dropout: Any = 0.0,
-                 clip_norm: float | None = None, tf32: bool = False, init: str = "glorot"
-                 ) -> None:
+                 clip_norm: float | None = None, tf32: bool = False, init: str = "glorot",
+                 distributed: Any = None) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -78,6 +78,7 @@ class BaseMLP(FittingMixin, BaseEstimator):
         self.clip_norm = clip_norm
         self.tf32 = tf32
         self.init = init
+        self.distributed = distributed
 
     # ------------------------------------------------------------------ what users see
     def __sklearn_tags__(self) -> Any:

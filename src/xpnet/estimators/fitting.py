@@ -16,8 +16,9 @@ import numpy as np
 
 from xpnet.io import modelfile
 from xpnet.estimators.sklearn_base import ConvergenceWarning
-from xpnet.backends import Backend, device_context, is_out_of_memory, to_numpy
+from xpnet.backends import Backend, device_context, get_backend, is_out_of_memory, to_numpy
 from xpnet.estimators.params import Config, check_number
+from xpnet.training.distributed import Plan, local_rank, make_comm, rank_stream_seed
 from xpnet.training.host_random import HostRandom, check_random_state
 from xpnet.functional import initialize_parameters
 from xpnet.estimators.feature_names import check_feature_names, feature_names
@@ -77,6 +78,7 @@ class FittingMixin:
         # 1. everything is checked before the estimator changes
         cfg = Config(self)
         callbacks = _checked_callbacks(callbacks)
+        comm = make_comm(getattr(self, "distributed", None))
         if incremental and cfg.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True: set "
                              "early_stopping=False, or use fit")
@@ -96,31 +98,53 @@ class FittingMixin:
                 be = resolve_backend(be, None, X)
         else:
             be = resolve_backend(self.backend, self.device, X)
+            if comm is not None and self.device is None:
+                be = _device_of_local_rank(be, comm)
         with device_context(be), be.matmul_precision(cfg.tf32):
             return self._fit_on(be, cfg, X, y, first=first, ckpt=ckpt, incremental=incremental,
                                 classes=classes, validation_data=validation_data,
                                 checkpoint=checkpoint, every=every, sample_weight=sample_weight,
-                                callbacks=callbacks)
+                                callbacks=callbacks, comm=comm)
 
     def _fit_on(self, be: Backend, cfg: Config, X: Any, y: Any, *, first: bool, ckpt: Any,
                 incremental: bool, classes: Any, validation_data: Any, checkpoint: Any,
                 every: int, sample_weight: Any = None,
-                callbacks: list[Any] | None = None) -> "FittingMixin":
-        """One fit on ``be``: its inputs checked (1), its state built or restored (2), run (3)."""
+                callbacks: list[Any] | None = None, comm: Any = None) -> "FittingMixin":
+        """One fit on ``be``: its inputs checked (1), its state built or restored (2), run (3).
+        ``comm``: data parallel, this rank's shard (:mod:`xpnet.training.distributed`)."""
         name = type(self).__name__
+        if comm is not None:
+            if not be.supports_views:
+                raise ValueError(f"distributed training needs a backend whose flat buffers "
+                                 f"have views (numpy, torch, cupy); got {be.name}")
+            if first and not incremental and classes is None:
+                classes = _all_labels(comm, y)  # classes_: the labels seen on any rank
         # 1. (continued) X, y and validation_data checked and moved to the backend
         Xd, target, dims, g, val, fingerprint = self._checked_inputs(
             be, cfg, X, y, first=first, ckpt=ckpt, incremental=incremental, classes=classes,
-            validation_data=validation_data, checkpoint=checkpoint)
+            validation_data=validation_data, checkpoint=checkpoint, **dict(zip(
+                ("rank", "size"), _rank_and_size(comm))))
         sw = self._row_weights(sample_weight, target, int(Xd.shape[0]), incremental)
         n, n_features = int(Xd.shape[0]), int(Xd.shape[1])
         n_outputs = int(target.Y.shape[1])
+        if comm is not None:
+            _same_on_every_rank(comm, (n_features, n_outputs, target.kind),
+                                "X's features, y's outputs and kind")
         # 2. the state of this fit: fresh, continued, or resumed from a checkpoint
         if ckpt is not None:
-            state = modelfile.restore_training(ckpt, be)
+            state = modelfile.restore_training(ckpt, be, *_rank_and_size(comm))
         else:
+            rng = None
+            if comm is not None and comm.rank > 0:  # each rank shuffles from its own stream
+                rng = rank_random(self.random_state, comm.rank)
             state = self._new_state(be, cfg, target, dims, g, n=n, first=first,
-                                    incremental=incremental, split=val is None)
+                                    incremental=incremental, split=val is None, rng=rng)
+            if comm is not None and first:  # every rank starts from rank 0's parameters
+                start = comm.bcast([to_numpy(a) for a in state["net"].theta.arrays]
+                                   if comm.rank == 0 else None, "the initial parameters")
+                L = state["net"].L
+                state["net"].assign({l: be.asarray(start[l - 1]) for l in range(1, L + 1)},
+                                    {l: be.asarray(start[L + l - 1]) for l in range(1, L + 1)})
         net, optimizer, schedule, progress, rng = (state["net"], state["optimizer"],
                                                    state["schedule"], state["progress"],
                                                    state["rng"])
@@ -134,9 +158,17 @@ class FittingMixin:
             # one entry per epoch, as loss_curve_: NaN for earlier epochs without validation
             progress.val_scores = [math.nan] * len(progress.loss_curve)
             progress.val_loss_curve = [math.nan] * len(progress.loss_curve)
-        batch_size = _batch_size(cfg, int(X_train.shape[0]))
+        plan = None
+        if comm is not None:  # the global batch: batch_size rows over all ranks' shards
+            n_all = sum(comm.allgather(int(X_train.shape[0]), "the training rows"))
+            plan = Plan(comm, int(X_train.shape[0]), _batch_size(cfg, n_all), be)
+            if isinstance(X_train, np.ndarray) and be.name != "numpy":
+                X_train = be.asarray(X_train)  # each rank's shard on its device
+        batch_size = _batch_size(cfg, int(X_train.shape[0])) if plan is None else \
+            sum(plan.shares)
         stream_rows = None
-        if is_sparse(X_train) or (isinstance(X_train, np.ndarray) and be.name != "numpy"):
+        if plan is None and (is_sparse(X_train)
+                             or (isinstance(X_train, np.ndarray) and be.name != "numpy")):
             # X stays on the host: a chunk of whole batches goes up at a time (made dense)
             budget = SPARSE_CHUNK_BYTES if is_sparse(X_train) else (be.free_memory() or 0) // 4
             stream_rows = self._stream_rows or chunk_rows(
@@ -162,14 +194,22 @@ class FittingMixin:
                             name=name)
 
         def on_epoch_end(trainer: Trainer, last: bool) -> None:
-            if checkpoint is not None and (progress.n_iter % every == 0 or last):
-                modelfile.write(self, checkpoint, trainer=trainer, validation=fingerprint)
+            if checkpoint is None or not (progress.n_iter % every == 0 or last):
+                return
+            ranks = None
+            if comm is not None:  # every rank's own state; rank 0 writes the file
+                mine = modelfile.rank_state(trainer, self._split, fingerprint)
+                ranks = comm.allgather(mine, "the ranks' checkpoint state")[1:]
+                if comm.rank != 0:
+                    return
+            modelfile.write(self, checkpoint, trainer=trainer, validation=fingerprint,
+                            ranks=ranks)
 
         trainer = Trainer(net, optimizer, schedule, progress, rng, settings, X_train, Y_train,
                           X_val, Y_val, best=best, on_epoch_end=on_epoch_end,
                           stream_rows=stream_rows, order=state.get("order"),
                           sample_weight=sw_train, val_weight=sw_val,
-                          callbacks=callbacks or (), owner=self)
+                          callbacks=callbacks or (), owner=self, plan=plan)
         self._run(trainer, net, progress, before, cfg, ckpt=ckpt, incremental=incremental)
         return self
 
@@ -201,7 +241,8 @@ class FittingMixin:
 
     def _checked_inputs(self, be: Backend, cfg: Config, X: Any, y: Any, *, first: bool,
                         ckpt: Any, incremental: bool, classes: Any, validation_data: Any,
-                        checkpoint: Any) -> tuple[Any, Target, list[int], list[str], Any, Any]:
+                        checkpoint: Any, rank: int = 0, size: int = 1
+                        ) -> tuple[Any, Target, list[int], list[str], Any, Any]:
         """(X, target, dims, g, validation (X_val, Y_val) or None, its fingerprint or None):
         X and y checked and moved to ``be``, the network they ask for checked against the
         fitted one or the checkpoint. Nothing changes here."""
@@ -243,16 +284,17 @@ class FittingMixin:
             fingerprint = validation_fingerprint(*val)
         if ckpt is not None:
             modelfile.check_resumable(ckpt, type(self).__name__, dims, g, cfg.dtype, n,
-                                      cfg.solver, checkpoint, validation=fingerprint)
+                                      cfg.solver, checkpoint, validation=fingerprint,
+                                      rank=rank, size=size)
         return Xd, target, dims, g, val, fingerprint
 
     def _new_state(self, be: Backend, cfg: Config, target: Target, dims: list[int],
-                   g: list[str], *, n: int, first: bool, incremental: bool, split: bool
-                   ) -> dict[str, Any]:
+                   g: list[str], *, n: int, first: bool, incremental: bool, split: bool,
+                   rng: HostRandom | None = None) -> dict[str, Any]:
         """A fresh or continued fit's state, keyed as ``modelfile.restore_training``'s; with
         early stopping and ``split``, the internal validation split of the n rows."""
         # a new stream per call, as scikit-learn's check_random_state in every fit/partial_fit
-        rng = check_random_state(self.random_state)
+        rng = check_random_state(self.random_state) if rng is None else rng
         net = self._network(be, cfg, dims, g, rng, n=n, first=first)
         optimizer = None
         if incremental and not first and hasattr(self, "_optimizer") and net is self._net:
@@ -343,6 +385,43 @@ class FittingMixin:
         self.history_ = [dict(h) for h in p.history]
         self.best_loss_ = None if s.early_stopping else s.best_loss
         self.best_validation_score_ = s.best_validation_score if s.early_stopping else None
+
+
+def _device_of_local_rank(be: Backend, comm: Any) -> Backend:
+    """Data parallel on GPUs: rank r takes GPU (its rank on the node) mod (GPUs there)."""
+    gpus = [d for d in type(be).devices() if str(d).startswith("cuda")]
+    if not gpus or str(getattr(be.device, "type", "cuda")) == "cpu":
+        return be
+    return get_backend(be.name, f"cuda:{local_rank(comm) % len(gpus)}")
+
+
+def _rank_and_size(comm: Any) -> tuple[int, int]:
+    return (0, 1) if comm is None else (comm.rank, comm.size)
+
+
+def rank_random(random_state: Any, rank: int) -> HostRandom:
+    """Rank r's (r >= 1) shuffle stream: RandomState(SeedSequence([random_state, r]))."""
+    if not (random_state is None or isinstance(random_state, (int, np.integer))):
+        raise ValueError("data-parallel training derives each rank's stream from an int "
+                         "random_state (or None); got a generator object")
+    return HostRandom(np.random.RandomState(rank_stream_seed(random_state, rank)))
+
+
+def _all_labels(comm: Any, y: Any) -> np.ndarray | None:
+    """The sorted union of every rank's labels (None for an indicator y: its columns are the
+    classes, and must agree)."""
+    yh = np.asarray(to_numpy(y) if is_backend_array(y) else y)
+    if yh.ndim == 2 and yh.shape[1] != 1:
+        return None
+    seen = comm.allgather(np.unique(yh.ravel()), "the labels")
+    return np.unique(np.concatenate(seen))
+
+
+def _same_on_every_rank(comm: Any, value: Any, what: str) -> None:
+    values = comm.allgather(value, what)
+    if any(v != values[0] for v in values):
+        raise ValueError(f"data-parallel ranks disagree on {what}: {values}; every rank's "
+                         f"shard must have the same columns and targets of the same form")
 
 
 def _checked_callbacks(callbacks: Any) -> list[Any]:

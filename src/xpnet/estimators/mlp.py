@@ -55,7 +55,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  epsilon: float = 1e-8, n_iter_no_change: int = 10, backend: str = "auto",
                  device: Any = None, dtype: str = "float32", dropout: Any = 0.0,
                  clip_norm: float | None = None, tf32: bool = False, init: str = "glorot",
-                 class_weight: Any = None) -> None:
+                 distributed: Any = None, class_weight: Any = None) -> None:
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -65,14 +65,16 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, backend=backend,
             device=device, dtype=dtype, dropout=dropout, clip_norm=clip_norm, tf32=tf32,
-            init=init)
+            init=init, distributed=distributed)
         self.class_weight = class_weight
 
     def _target(self, y: Any, n: int, be: Backend, cfg: Config, first: bool,
                 incremental: bool, classes: Any) -> Target:
         name = type(self).__name__
-        if first and not incremental:
-            return classification_target(y, n, be, cfg.dtype, estimator=name)
+        if first and not incremental:  # classes: every rank's labels, in data-parallel fits
+            return classification_target(
+                y, n, be, cfg.dtype, estimator=name,
+                classes=None if classes is None else np.unique(np.asarray(classes)))
         known = getattr(self, "classes_", None) if not first else None
         width = self.n_outputs_ if known is not None and self._target_kind == "multilabel" \
             else None
@@ -202,8 +204,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: int = 10, backend: str = "auto",
                  device: Any = None, dtype: str = "float32", dropout: Any = 0.0,
-                 clip_norm: float | None = None, tf32: bool = False, init: str = "glorot"
-                 ) -> None:
+                 clip_norm: float | None = None, tf32: bool = False, init: str = "glorot",
+                 distributed: Any = None) -> None:
         self.loss = loss
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
@@ -214,7 +216,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, backend=backend,
             device=device, dtype=dtype, dropout=dropout, clip_norm=clip_norm, tf32=tf32,
-            init=init)
+            init=init, distributed=distributed)
 
     def _target(self, y: Any, n: int, be: Backend, cfg: Config, first: bool,
                 incremental: bool, classes: Any) -> Target:

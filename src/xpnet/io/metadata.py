@@ -239,6 +239,7 @@ _PARAMS: dict[str, Callable[[str, Any], None]] = {
                         lambda v: v is None or _inside(v, 0, low_open=True)),
     "tf32": _flag,
     "init": _names("glorot", "he"),
+    "distributed": _check("null, 'mpi' or 'nccl'", lambda v: v in (None, "mpi", "nccl")),
 }
 _ESTIMATOR_PARAMS = {
     "MLPClassifier": {**_PARAMS, "class_weight": _check(
@@ -504,35 +505,53 @@ def _check_training(t: Any, arrays: Mapping[str, np.ndarray], shapes: dict,
     the validation split (a partition of the n_samples rows into two non-empty parts), the
     rows' order (a permutation of the training rows), validation fingerprint; the names of
     its arrays."""
-    _object("training", t, ("rng", "stop", "n_samples", "best", "split"), ("validation",))
+    _object("training", t, ("rng", "stop", "n_samples", "best", "split"),
+            ("validation", "ranks"))
     _one_of("training.stop", t["stop"], _STOPS)
-    n = _int("training.n_samples", t["n_samples"], 1)
-    _check_rng(t["rng"])
     names = set()
     if _flag("training.best", t["best"]):
         names |= {_array(arrays, f"best/{key}", shape, dtype) for key, shape in shapes.items()}
+    names |= _check_rank(t, arrays, "training", "")
+    ranks = t.get("ranks")
+    if ranks is not None:  # data parallel: ranks 1..N-1's own state
+        _list("training.ranks", ranks)
+        for r, entry in enumerate(ranks, start=1):
+            field = f"training.ranks[{r - 1}]"
+            _object(field, entry, ("rng", "n_samples", "split"), ("validation",))
+            names |= _check_rank(entry, arrays, field, f"ranks/{r}/")
+    return names
+
+
+def _check_rank(t: Any, arrays: Mapping[str, np.ndarray], field: str, prefix: str) -> set[str]:
+    """One rank's part of a checkpoint: sample count, RNG state, the validation split (a
+    partition of its n_samples rows into two non-empty parts), the rows' order (a
+    permutation of its training rows), validation fingerprint; the names of its arrays."""
+    n = _int(f"{field}.n_samples", t["n_samples"], 1)
+    _check_rng(t["rng"])
+    names = set()
     n_train = n
-    if _flag("training.split", t["split"]):
-        train, val = _indices(arrays, "split/train"), _indices(arrays, "split/val")
+    if _flag(f"{field}.split", t["split"]):
+        train = _indices(arrays, f"{prefix}split/train")
+        val = _indices(arrays, f"{prefix}split/val")
         if not (train.size and val.size and train.size + val.size == n and np.array_equal(
                 np.sort(np.concatenate([train, val])), np.arange(n))):
-            raise _Invalid(f"arrays split/train ({train.size} rows) and split/val "
-                           f"({val.size} rows) are not a partition of the "
-                           f"training.n_samples = {n} rows into two non-empty parts")
-        names |= {"split/train", "split/val"}
+            raise _Invalid(f"arrays {prefix}split/train ({train.size} rows) and "
+                           f"{prefix}split/val ({val.size} rows) are not a partition of the "
+                           f"{field}.n_samples = {n} rows into two non-empty parts")
+        names |= {f"{prefix}split/train", f"{prefix}split/val"}
         n_train = train.size
-    if "order" in arrays:  # files before it have none
-        order = _indices(arrays, "order")
+    if f"{prefix}order" in arrays:  # files before it have none
+        order = _indices(arrays, f"{prefix}order")
         if order.size != n_train or not np.array_equal(np.sort(order), np.arange(n_train)):
-            raise _Invalid(f"array order ({order.size} rows) is not a permutation of the "
-                           f"{n_train} training rows")
-        names.add("order")
+            raise _Invalid(f"array {prefix}order ({order.size} rows) is not a permutation of "
+                           f"the {n_train} training rows")
+        names.add(f"{prefix}order")
     v = t.get("validation")
     if v is not None:
-        _object("training.validation", v, ("samples", "sha256"))
-        _int("training.validation.samples", v["samples"], 1)
+        _object(f"{field}.validation", v, ("samples", "sha256"))
+        _int(f"{field}.validation.samples", v["samples"], 1)
         if not (isinstance(v["sha256"], str) and _SHA256.match(v["sha256"])):
-            _bad("training.validation.sha256", v["sha256"], "64 lowercase hex digits")
+            _bad(f"{field}.validation.sha256", v["sha256"], "64 lowercase hex digits")
     return names
 
 

@@ -39,7 +39,8 @@ from xpnet.training.host_random import HostRandom
 from xpnet.training.loop import Network, Progress
 
 __all__ = ["check_resumable", "device_network", "device_optimizer", "host_network",
-           "host_optimizer", "load_estimator", "read", "restore_training", "write"]
+           "host_optimizer", "load_estimator", "rank_state", "read", "restore_training",
+           "write"]
 
 # --------------------------------------------------------------------------- JSON helpers
 def _float(x: Any) -> float | None:
@@ -59,6 +60,8 @@ def _params_json(est: Any) -> dict[str, Any]:
             value = str(value)
         elif key == "dtype":
             value = np.dtype(value).name if not isinstance(value, str) else value
+        elif key == "distributed" and value is not None and not isinstance(value, str):
+            value = "mpi"  # a communicator object: what it stands for
         out[key] = to_json(value)
     return out
 
@@ -122,9 +125,12 @@ def device_optimizer(state: Mapping[str, Any], net: Network) -> Optimizer:
 
 # --------------------------------------------------------------------------- writing
 def write(est: Any, path: str | os.PathLike, trainer: Any = None,
-          validation: Mapping[str, Any] | None = None) -> None:
+          validation: Mapping[str, Any] | None = None,
+          ranks: list[dict[str, Any]] | None = None) -> None:
     """Save a fitted estimator (with ``trainer``: a checkpoint of the run in progress, and
-    ``validation``: the fingerprint of its validation_data, if any)."""
+    ``validation``: the fingerprint of its validation_data, if any). ``ranks``: data
+    parallel, the other ranks' own state (:func:`rank_state`, ranks 1..N-1), so that each can
+    resume its own shuffle."""
     net: Network = est._net
     arrays: dict[str, np.ndarray] = {}
     for l in range(1, net.L + 1):
@@ -178,6 +184,14 @@ def write(est: Any, path: str | os.PathLike, trainer: Any = None,
                             "n_samples": trainer.n + (0 if val_idx is None else len(val_idx)),
                             "best": trainer.best is not None, "split": val_idx is not None,
                             "validation": None if validation is None else dict(validation)}
+        if ranks is not None:
+            meta["training"]["ranks"] = []
+            for r, state in enumerate(ranks, start=1):
+                entry = {k: state[k] for k in ("n_samples", "split", "validation")}
+                entry["rng"] = to_json(state["rng"])
+                meta["training"]["ranks"].append(entry)
+                for key, value in state["arrays"].items():
+                    arrays[f"ranks/{r}/{key}"] = np.asarray(value, dtype=np.int64)
     wrong = problem(arrays, meta)  # what read() would refuse is never written
     if wrong is not None:  # (e.g. parameters changed with set_params after fit)
         raise ValueError(f"cannot save {type(est).__name__} to {os.fspath(path)!r}: {wrong}")
@@ -210,12 +224,50 @@ def _validation_text(v: Any) -> str:
     return f"{v.get('samples')} samples, sha256 {str(v.get('sha256'))[:12]}"
 
 
+def rank_state(trainer: Any, split: tuple[Any, Any],
+               validation: Mapping[str, Any] | None) -> dict[str, Any]:
+    """One data-parallel rank's own part of a checkpoint: its RNG state, shuffle order,
+    early-stopping split and validation fingerprint."""
+    train_idx, val_idx = split
+    arrays = {"order": trainer.order}
+    if val_idx is not None:
+        arrays.update({"split/train": train_idx, "split/val": val_idx})
+    return {"rng": trainer.rng.state, "arrays": arrays,
+            "n_samples": trainer.n + (0 if val_idx is None else len(val_idx)),
+            "split": val_idx is not None,
+            "validation": None if validation is None else dict(validation)}
+
+
+def _for_rank(ckpt: tuple[dict, dict], rank: int, size: int, path: Any
+              ) -> tuple[dict, dict]:
+    """The checkpoint as rank ``rank`` of ``size`` resumes it: its own RNG, order, split and
+    validation fingerprint in place of rank 0's."""
+    arrays, meta = ckpt
+    training = meta["training"]
+    written = len(training.get("ranks") or []) + 1
+    if written != size:
+        raise ValueError(f"checkpoint {os.fspath(path)!r} was written by {written} rank(s); "
+                         f"resume it with the same number (mpiexec -n {written}), or start a "
+                         f"new run")
+    if rank == 0:
+        return ckpt
+    entry = training["ranks"][rank - 1]
+    prefix = f"ranks/{rank}/"
+    own = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+    arrays = {k: v for k, v in arrays.items()
+              if not k.startswith(("ranks/", "split/", "order"))} | own
+    training = {**training, **entry}
+    return arrays, {**meta, "training": training}
+
+
 def check_resumable(ckpt: tuple[dict, dict], estimator: str, dims: list[int], g: list[str],
                     dtype: str, n: int, solver: str, path: Any,
-                    validation: Mapping[str, Any] | None = None) -> None:
+                    validation: Mapping[str, Any] | None = None, rank: int = 0,
+                    size: int = 1) -> None:
     """The checkpoint must be of this estimator, network, dtype, solver, data size and
-    validation_data (its fingerprint; checkpoints without one had none)."""
-    arrays, meta = ckpt
+    validation_data (its fingerprint; checkpoints without one had none); data parallel: of
+    as many ranks, each with its own shard's size and validation data."""
+    arrays, meta = _for_rank(ckpt, rank, size, path)
     training = meta["training"]
     opt = meta.get("optimizer") or {}
     found = {"estimator": meta["estimator"], "network": meta["layer_dims"],
@@ -292,11 +344,13 @@ def _host_random(saved: Mapping[str, Any]) -> HostRandom:
         raise serialization.ModelFileError(f"saved RNG state is not valid: {exc}") from None
 
 
-def restore_training(ckpt: tuple[dict, dict], be: Backend) -> dict[str, Any]:
+def restore_training(ckpt: tuple[dict, dict], be: Backend, rank: int = 0,
+                     size: int = 1) -> dict[str, Any]:
     """Everything a resumed fit needs, on ``be``: net, optimizer, schedule, progress, rng,
     best (W, b) or None, and the split's row indices (or None); ``ckpt`` is what
-    ``read(path, training=True)`` returned, so every field was validated."""
-    arrays, meta = ckpt
+    ``read(path, training=True)`` returned, so every field was validated. Data parallel:
+    rank ``rank``'s own RNG, order and split."""
+    arrays, meta = _for_rank(ckpt, rank, size, "the checkpoint")
     training = meta["training"]
     L, g, dtype = len(meta["layer_dims"]) - 1, meta["activations"], meta["dtype"]
     net = _network(arrays, "", L, g, be, dtype)

@@ -29,6 +29,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -38,10 +39,11 @@ from xpnet.core.optimizers import LearningRateSchedule, Optimizer, make_optimize
 from xpnet.core.params import ParamBuffer, layer_shapes
 from xpnet.core.random import dropout_keys
 from xpnet.core.step import train_step
-from xpnet.errors import DeviceMemoryError, DivergenceError
+from xpnet.errors import DeviceMemoryError, DistributedError, DivergenceError
+from xpnet.training.distributed import EXTRA_SLOTS
 from xpnet.training.host_random import HostRandom
 from xpnet.training.streaming import host_batches
-from xpnet.training.validation import ValidationPass
+from xpnet.training.validation import ShardedValidation, ValidationPass
 
 __all__ = ["DeviceMemoryError", "DivergenceError", "Network", "Progress", "Settings", "Trainer",
            "memory_estimate"]
@@ -237,17 +239,23 @@ class Trainer:
                  stream_rows: int | None = None, order: np.ndarray | None = None,
                  sample_weight: np.ndarray | None = None,
                  val_weight: np.ndarray | None = None, callbacks: Sequence[Any] = (),
-                 owner: Any = None) -> None:
+                 owner: Any = None, plan: Any = None) -> None:
         self.net, self.optimizer, self.schedule = net, optimizer, schedule
         self.progress, self.rng, self.settings = progress, rng, settings
         self.X, self.Y, self.X_val, self.Y_val = X, Y, X_val, Y_val
         self.best = best
         self.on_epoch_end = on_epoch_end
         self.callbacks, self.owner = list(callbacks), owner  # owner: what callbacks are given
+        self.plan = plan  # data parallel (xpnet.training.distributed.Plan), or None
+        if plan is not None:
+            plan.interrupted = lambda: self._interrupt.raised
         self._final: list[Callable[[], None]] = []
-        self._validation = None if X_val is None else ValidationPass(
-            X_val, Y_val, net.g, settings.kind, backend=net.backend, kernels=net.kernels,
-            dims=net.dims, loss_scale=settings.loss_scale, weights=val_weight)
+        self._validation = None
+        if X_val is not None:
+            kind = ValidationPass if plan is None else partial(ShardedValidation, plan=plan)
+            self._validation = kind(X_val, Y_val, net.g, settings.kind, backend=net.backend,
+                                    kernels=net.kernels, dims=net.dims,
+                                    loss_scale=settings.loss_scale, weights=val_weight)
         self.stop_reason: str | None = None
         self.n = int(X.shape[0])
         # sample weights: host float64 (n,) for the per-batch sums, and a device column
@@ -271,7 +279,8 @@ class Trainer:
 
     # ---------------------------------------------------------------- one step, one epoch
     def _step(self, Xb: Any, Yb: Any, total: Any, step: int, seed: int | None,
-              weights: Any = None, weight_scale: float = 1.0) -> Any:
+              weights: Any = None, weight_scale: float = 1.0, global_m: int | None = None
+              ) -> Any:
         s, net = self.settings, self.net
         keep = keys = None
         if s.dropout and seed is not None:
@@ -280,7 +289,9 @@ class Trainer:
         return train_step(Xb, Yb, net.theta, self._grads, net.g, self.optimizer, total,
                           xp=net.backend.xp, kernels=net.kernels, ws=self._ws, alpha=s.alpha,
                           clip_norm=s.clip_norm, keep=keep, keys=keys,
-                          loss_scale=s.loss_scale, weights=weights, weight_scale=weight_scale)
+                          loss_scale=s.loss_scale, weights=weights, weight_scale=weight_scale,
+                          reduce=None if self.plan is None else self.plan.reduce,
+                          global_m=global_m)
 
     def _epoch(self, check_each: bool = False) -> tuple[Any, int, int | None]:
         """Run one epoch: (sum of m_B J_B on the device, batches done, first bad batch or None).
@@ -303,27 +314,38 @@ class Trainer:
         if Wt is not None and host_order is not None:
             Wt = K.take_rows(Wt, order, xp=xp, ws=ws, role="w")
             sw = sw[host_order]
-        # sum_B w per batch, on the host (the weights' order is known there)
-        sums = None if sw is None else np.add.reduceat(sw, np.arange(0, n, bs))
+        plan = self.plan
+        if plan is None:
+            spans = [(a, min(a + bs, n), min(a + bs, n) - a) for a in range(0, n, bs)]
+        else:  # this rank's part of each global batch, and the global batch's rows
+            spans = plan.batches(n)
+        # sum_B w per batch, on the host (the weights' order is known there); data parallel:
+        # summed over the ranks, once per epoch
+        sums = None
+        if sw is not None:
+            sums = np.array([sw[a:z].sum() for a, z, _ in spans])
+            if plan is not None:
+                sums = plan.sum_host(sums, "the global batches' weights")
         seed = self.rng.seed63() if s.dropout else None
         total = None
         done = 0
         if self.stream_rows is None:
-            batches = ((a, min(a + bs, n), X[a:min(a + bs, n), :]) for a in range(0, n, bs))
+            batches = ((a, z, X[a:z, :]) for a, z, _ in spans)
         else:  # X on the host: uploaded a chunk of batches at a time
             batches = host_batches(X, host_order, self.stream_rows, bs, net.backend.asarray)
-        steps = self._batch_bar(-(-n // bs)) if s.verbose >= 2 and not check_each else None
+        steps = self._batch_bar(len(spans)) if s.verbose >= 2 and not check_each else None
         for start, stop, Xrows in batches:
             if steps is not None:  # counts batches only: no read from the device
                 steps.update(1)
             Xb, Yb = Xrows.T, Y[start:stop, :].T
+            m_global = spans[done][2]
             w, w_scale = None, 1.0
             if sums is not None:  # s = w / sum_B w (a batch of zero weights: no data gradient)
-                inv = 1.0 / float(sums[start // bs]) if sums[start // bs] > 0 else 0.0
-                w, w_scale = Wt[start:stop, :].T * inv, (stop - start) * inv
+                inv = 1.0 / float(sums[done]) if sums[done] > 0 else 0.0
+                w, w_scale = Wt[start:stop, :].T * inv, m_global * inv
             if check_each:
                 before = net.copy(), self.optimizer.state_dict()
-                S = self._step(Xb, Yb, None, done, seed, w, w_scale)
+                S = self._step(Xb, Yb, None, done, seed, w, w_scale, m_global)
                 if not (math.isfinite(float(S)) and bool(net.all_finite())):
                     (W, b), state = before
                     net.assign(W, b)
@@ -331,10 +353,10 @@ class Trainer:
                     return total, done, done + 1
                 total = K.accumulate(total, S, 1.0, xp=xp)
             else:
-                total = self._step(Xb, Yb, total, done, seed, w, w_scale)
+                total = self._step(Xb, Yb, total, done, seed, w, w_scale, m_global)
             done += 1
-            if self._interrupt.raised:
-                break
+            if plan.stop_requested if plan is not None else self._interrupt.raised:
+                break  # data parallel: every rank stops after the same step
         if steps is not None:
             steps.close()
         return total, done, None
@@ -361,7 +383,12 @@ class Trainer:
         self._dtype = str(net.W[1].dtype).rsplit(".", 1)[-1]
         self._ws = net.kernels.workspace()
         with net.backend.device_context():
-            self._grads = net.theta.zeros_like(xp=net.backend.xp)
+            if self.plan is None:
+                self._grads = net.theta.zeros_like(xp=net.backend.xp)
+            else:  # the step's one allreduce buffer: dW, db, then S and two flags
+                self._grads = ParamBuffer.zeros(net.theta.shapes, xp=net.backend.xp,
+                                                dtype=net.W[1].dtype, device=net.backend.device,
+                                                flat=True, extra=EXTRA_SLOTS)
         bar = None
         if s.verbose:
             bar = _progress_bar(s.max_iter if not s.incremental else p.n_iter + 1, p.n_iter,
@@ -374,6 +401,10 @@ class Trainer:
             with self._interrupt, device_context(net.backend), \
                     np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 reason = self._run(bar)
+        except BaseException as exc:
+            if self.plan is not None and not isinstance(exc, DistributedError):
+                self.plan.signal_failure(self._grads)  # the other ranks stop at once
+            raise
         finally:
             self._ws = self._grads = None  # the scratch arrays go with the call
             if bar is not None:
@@ -399,7 +430,6 @@ class Trainer:
 
     def _run(self, bar: Any) -> str:
         s, p, net = self.settings, self.progress, self.net
-        xp = net.backend.xp
         while s.incremental or p.n_iter < s.max_iter:
             epoch = p.n_iter + 1
             t0 = time.perf_counter()
@@ -416,15 +446,12 @@ class Trainer:
                     raise out_of_memory(exc, f"training epoch {epoch}", net.backend,
                                         s.batch_size, self._needed()) from exc
                 raise
-            if self._interrupt.raised:
+            stopped = self.plan.stop_requested if self.plan is not None \
+                else self._interrupt.raised
+            if stopped:
                 self._warn_interrupt(epoch, done)
                 return "interrupted"
-            values = [total / self.n]
-            if self.X_val is not None:
-                values.extend(self._validation.evaluate(net.W, net.b))
-            values.append(net.all_finite())
-            dt = net.W[1].dtype
-            host = to_numpy(xp.stack([xp.astype(v, dt) for v in values]))  # the one read
+            host = self._epoch_read(total)
             loss = float(host[0])
             if not (math.isfinite(loss) and host[-1] == 1):
                 self._diverged(epoch, snap, loss)
@@ -467,6 +494,27 @@ class Trainer:
         if s.verbose:
             self._report(bar, epoch, loss, val_loss, val_score, elapsed, end.message, end.stop)
         return end.stop
+
+    def _epoch_read(self, total: Any) -> np.ndarray:
+        """[loss, val_loss, val_score, finite] of the epoch on the host: the one read (data
+        parallel: the validation sums of every rank's shard added, one more collective)."""
+        net, xp = self.net, self.net.backend.xp
+        dt = net.W[1].dtype
+        n = self.n if self.plan is None else self.plan.n_global
+        values = [total / n]
+        if self.X_val is not None and self.plan is None:
+            values.extend(self._validation.evaluate(net.W, net.b))
+        parts = None
+        if self.X_val is not None and self.plan is not None:
+            parts = self._validation.parts(net.W, net.b)
+        values.append(net.all_finite())
+        flat = xp.stack([xp.astype(v, dt) for v in values])
+        if parts is None:
+            return to_numpy(flat)  # the one read
+        host = to_numpy(xp.concat([flat, xp.astype(parts, dt)]))
+        sums = self.plan.sum_host(host[len(values):], "the validation sums")
+        return np.concatenate([host[:1], self._validation.finish(sums), host[len(values) - 1:
+                                                                             len(values)]])
 
     def _callbacks_stop(self, logs: dict[str, Any]) -> bool:
         """Every callback's on_epoch_end (all run, in order); True when one asks to stop."""

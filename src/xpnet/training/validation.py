@@ -21,12 +21,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from xpnet.backends import to_numpy
 from xpnet.core.forward import forward
 from xpnet.core.losses import OUTPUT_COST, PER_EXAMPLE
 from xpnet.training.inference import DEFAULT_MAX_BYTES, chunk_rows_for, itemsize
 from xpnet.training.streaming import dense, is_sparse
 
-__all__ = ["ValidationPass", "block_hits"]
+__all__ = ["ShardedValidation", "ValidationPass", "block_hits"]
 
 
 def block_hits(AL: Any, Y: Any, kind: str, *, xp: Any, w: Any = None) -> Any:
@@ -130,3 +131,57 @@ class ValidationPass:
 
 def _dtype_name(x: Any) -> str:
     return str(x.dtype).rsplit(".", 1)[-1]
+
+
+class ShardedValidation(ValidationPass):
+    """The validation pass of data-parallel training: each rank scores its own shard of the
+    validation data, and the ranks' sums are added once per epoch (``plan.sum_host``):
+
+        J_val = sum_ranks J_sum / sum_ranks W,   accuracy = sum_ranks hits / sum_ranks W,
+        R^2_k = 1 - sum_ranks SS_res,k / SS_tot,k   (SS_tot,k about the global weighted mean)
+
+    (W: the total weight; n without sample weights). The totals are summed once, at the start.
+    """
+
+    def __init__(self, *args: Any, plan: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.plan = plan
+        self.total_weight = float(plan.sum_host(np.array([self.total_weight]),
+                                                "the validation sizes")[0])
+        if self.kind == "continuous":
+            Y = np.asarray(to_numpy(self.Y), dtype=np.float64)
+            w = (np.ones((Y.shape[0], 1)) if self._w is None
+                 else np.asarray(to_numpy(self._w), dtype=np.float64))
+            mean = plan.sum_host((w * Y).sum(axis=0), "the validation means") / self.total_weight
+            self._ss_tot_host = plan.sum_host((w * (Y - mean) ** 2).sum(axis=0),
+                                              "the validation variances")
+
+    def parts(self, W: Mapping[int, Any], b: Mapping[int, Any]) -> Any:
+        """[J_sum, hits] or [J_sum, SS_res,1 .. SS_res,k] of this rank's shard (device, 1-D):
+        sums, not yet divided by the totals."""
+        xp, K, L = self.xp, self.kernels, len(self.g)
+        J = acc = None
+        for Xb, Yb, m, wb in self.blocks():
+            AL, cache = forward(Xb, W, b, self.g, xp=xp, kernels=K)
+            loss = PER_EXAMPLE[OUTPUT_COST[self.g[-1]]](cache.Z[L], Yb, xp=xp)
+            Jb = xp.sum(loss if wb is None else loss * wb) * self.loss_scale
+            if self.kind == "continuous":
+                R = (Yb - AL) ** 2
+                part = xp.sum(R if wb is None else R * wb, axis=1)
+            else:
+                part = xp.reshape(block_hits(AL, Yb, self.kind, xp=xp, w=wb), (1,))
+            J = Jb if J is None else J + Jb
+            acc = part if acc is None else acc + part
+        if J is None:  # an empty shard
+            n_acc = self.Y.shape[1] if self.kind == "continuous" else 1
+            return xp.zeros(1 + n_acc, dtype=self.Y.dtype, device=self.Y.device)
+        return xp.concat([xp.reshape(J, (1,)), acc])
+
+    def finish(self, sums: np.ndarray) -> np.ndarray:
+        """[J_val, score] from every rank's parts summed."""
+        J = sums[0] / self.total_weight
+        if self.kind != "continuous":
+            return np.array([J, sums[1] / self.total_weight])
+        res, tot = sums[1:], self._ss_tot_host
+        r2 = np.where(tot == 0, (res == 0).astype(float), 1.0 - res / np.where(tot == 0, 1, tot))
+        return np.array([J, float(np.mean(r2))])

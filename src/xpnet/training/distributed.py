@@ -1,0 +1,232 @@
+"""Data-parallel training over MPI: each process (rank) trains on its own shard of the data,
+and one allreduce per step sums the gradients, as Horovod and PyTorch DDP do.
+
+    global batch k = rank 0's rows [k b_0, (k+1) b_0) of its shard, then rank 1's, ...
+                     (b_r = the share of batch_size of rank r: B // N, one more for the first
+                     B % N ranks; a rank whose shard is used up contributes no rows)
+    each step:  dZ[L] carries 1/B_k (B_k the global batch's rows), dW, db local sums
+                allreduce(dW, db, S, error flag)     <- the one collective of the step
+                L2, clipping, the optimizer: the same arithmetic on the same sums everywhere,
+                so the parameters stay identical without being sent again
+
+With ``shuffle=False`` and shards whose global batches are all full but the last, N ranks
+train exactly the model one process trains on ``X_all[global_order(...)]`` with the same
+``batch_size`` (:func:`global_order` builds that order). With shuffling, each rank shuffles its
+shard from its own stream: rank 0 from ``random_state`` (one rank is the plain fit), rank r
+from ``SeedSequence([random_state, r])``; a run is reproducible for a given N.
+
+Failure: a rank that raises takes part in the next allreduce with its error flag set, so the
+others stop with :class:`xpnet.errors.DistributedError` at once; a rank that dies or hangs is
+detected by a deadline on every collective (``timeout`` seconds), never an endless wait.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from xpnet.backends import to_numpy
+from xpnet.errors import DistributedError
+
+__all__ = ["MPIComm", "Plan", "batch_shares", "global_order", "local_rank", "make_comm",
+           "rank_stream_seed"]
+
+#: Slots after the gradients in the step's allreduce buffer: S (the loss sum), a stop request
+#: (Ctrl-C on any rank: all stop after the same step), an error flag (a rank is failing).
+EXTRA_SLOTS = 3
+
+
+def batch_shares(batch_size: int, size: int) -> list[int]:
+    """b_r: rank r's rows of each global batch: B // N, one more for the first B % N ranks."""
+    if batch_size < size:
+        raise ValueError(f"batch_size={batch_size} is smaller than the {size} ranks: every "
+                         f"rank needs at least one row of each global batch")
+    return [batch_size // size + (1 if r < batch_size % size else 0) for r in range(size)]
+
+
+def _rows(n: int, b: int, steps: int) -> list[int]:
+    """A rank's rows in each of ``steps`` global batches (n rows, b per batch)."""
+    return [max(0, min(b, n - k * b)) for k in range(steps)]
+
+
+def global_order(shard_sizes: Sequence[int], batch_size: int) -> np.ndarray:
+    """The row order in which ONE process, trained on the ranks' shards concatenated in rank
+    order with the same ``batch_size`` and ``shuffle=False``, sees exactly the global batches
+    of N ranks: fit(X_all[order], y_all[order]) gives their model. Needs every global batch
+    but the last to be full (e.g. shards of equal size); raises ValueError otherwise."""
+    shares = batch_shares(batch_size, len(shard_sizes))
+    steps = max(-(-n // b) for n, b in zip(shard_sizes, shares))
+    offsets = np.concatenate([[0], np.cumsum(shard_sizes)[:-1]])
+    order = []
+    sizes = []
+    for k in range(steps):
+        batch = [off + np.arange(k * b, k * b + m)
+                 for off, b, m in ((o, b, _rows(n, b, steps)[k])
+                                   for o, n, b in zip(offsets, shard_sizes, shares))]
+        rows = np.concatenate(batch)
+        order.append(rows)
+        sizes.append(len(rows))
+    if any(s != batch_size for s in sizes[:-1]):
+        raise ValueError(f"the global batches have sizes {sizes}: one process's contiguous "
+                         f"batches of {batch_size} cannot match them; use shards whose "
+                         f"global batches are full but the last (e.g. equal shards)")
+    return np.concatenate(order)
+
+
+def rank_stream_seed(random_state: Any, rank: int) -> int:
+    """The seed of rank r's shuffle stream (r >= 1): SeedSequence([random_state, r])."""
+    base = 0 if random_state is None else int(random_state)
+    return int(np.random.SeedSequence([base, rank]).generate_state(1)[0])
+
+
+def local_rank(comm: Any) -> int:
+    """This process's rank among the processes on its node (the GPU it takes)."""
+    for var in ("MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK", "MV2_COMM_WORLD_LOCAL_RANK",
+                "SLURM_LOCALID"):
+        if var in os.environ:
+            return int(os.environ[var])
+    return comm.rank
+
+
+class MPIComm:
+    """The collectives a data-parallel fit needs, over an MPI communicator (mpi4py), each with
+    a deadline: ``timeout`` seconds without all ranks raises DistributedError."""
+
+    def __init__(self, comm: Any = None, timeout: float = 120.0) -> None:
+        try:
+            from mpi4py import MPI
+        except ImportError as exc:
+            raise ImportError(f"distributed='mpi' needs mpi4py and an MPI library: pip install "
+                              f"mpi4py mpich (or 'xpnet[mpi]'); run with mpiexec -n N ({exc})"
+                              ) from None
+        self.MPI = MPI
+        self.comm = MPI.COMM_WORLD if comm is None else comm
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self.timeout = float(timeout)
+
+    def _wait(self, request: Any, what: str) -> None:
+        deadline = time.monotonic() + self.timeout
+        pause = 1e-5
+        while not request.Test():
+            if time.monotonic() > deadline:
+                raise DistributedError(
+                    f"rank {self.rank} of {self.size}: the other ranks did not join {what} "
+                    f"within {self.timeout:g} s: a rank died, hangs, or stopped with an error "
+                    f"(see its output)")
+            time.sleep(pause)
+            pause = min(pause * 2, 1e-3)
+
+    def allreduce(self, host: np.ndarray, what: str) -> None:
+        """host := the sum of every rank's ``host`` (a C-contiguous NumPy array), in place."""
+        self._wait(self.comm.Iallreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM), what)
+
+    def allgather(self, value: Any, what: str) -> list[Any]:
+        """Every rank's ``value`` (any picklable object), in rank order."""
+        sizes = np.zeros(self.size, dtype=np.int64)
+        data = np.frombuffer(_pickle(value), dtype=np.uint8)
+        sizes[self.rank] = data.size
+        self.allreduce(sizes, what)
+        buf = np.zeros(int(sizes.sum()), dtype=np.uint8)
+        start = int(sizes[: self.rank].sum())
+        buf[start:start + data.size] = data
+        self.allreduce(buf, what)  # each rank's bytes in its own window: the sum gathers
+        out, start = [], 0
+        for s in sizes:
+            out.append(_unpickle(buf[start:start + int(s)].tobytes()))
+            start += int(s)
+        return out
+
+    def bcast(self, value: Any, what: str, root: int = 0) -> Any:
+        """Rank ``root``'s ``value`` on every rank."""
+        return self.allgather(value if self.rank == root else None, what)[root]
+
+
+def _pickle(value: Any) -> bytes:
+    import pickle
+
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _unpickle(data: bytes) -> Any:
+    import pickle
+
+    return pickle.loads(data)  # noqa: S301  (bytes from the job's own ranks)
+
+
+def make_comm(distributed: Any) -> Any:
+    """The communicator for an estimator's ``distributed`` setting (None: not distributed)."""
+    if distributed is None:
+        return None
+    if isinstance(distributed, MPIComm):
+        return distributed
+    if distributed == "mpi":
+        return MPIComm()
+    if distributed == "nccl":
+        raise ValueError("distributed='nccl' (CuPy over NCCL) is not available yet: it waits "
+                         "for a GPU to be verified on; use distributed='mpi' (host memory)")
+    raise ValueError(f"distributed must be None, 'mpi' or 'nccl'; got {distributed!r}")
+
+
+class Plan:
+    """One fit's data-parallel schedule: this rank's rows in each global batch, the global
+    batch sizes, and the step's allreduce over the gradient buffer."""
+
+    def __init__(self, comm: MPIComm, n_local: int, batch_size: int, backend: Any) -> None:
+        self.comm, self.backend = comm, backend
+        self.shares = batch_shares(batch_size, comm.size)
+        self.b = self.shares[comm.rank]
+        sizes = comm.allgather(int(n_local), "the shard sizes")
+        self.shard_sizes = [int(s) for s in sizes]
+        self.n_global = sum(self.shard_sizes)
+        self.steps = max(-(-n // b) if n else 0 for n, b in zip(self.shard_sizes, self.shares))
+        per_rank = [_rows(n, b, self.steps) for n, b in zip(self.shard_sizes, self.shares)]
+        self.local_rows = per_rank[comm.rank]
+        self.global_rows = [sum(col) for col in zip(*per_rank)]
+        self.interrupted: Any = lambda: False  # set by the Trainer: Ctrl-C seen on this rank
+        self.stop_requested = False
+
+    def batches(self, n: int) -> list[tuple[int, int, int]]:
+        """(start, stop, global rows) of this rank's part of each global batch."""
+        return [(min(k * self.b, n), min(k * self.b, n) + m, B)
+                for k, (m, B) in enumerate(zip(self.local_rows, self.global_rows))]
+
+    def reduce(self, grads: Any, S: Any) -> Any:
+        """The step's one allreduce: dW, db, S and the error flag, summed in place."""
+        extra = grads.extra
+        extra[0] = S
+        extra[1] = 1.0 if self.interrupted() else 0.0
+        extra[2] = 0.0
+        self.stop_requested = self._allreduce(grads.storage, "a training step's allreduce")
+        return extra[0]
+
+    def signal_failure(self, grads: Any) -> None:
+        """Join the others' step allreduce with the error flag set (this rank is failing)."""
+        try:
+            for G in grads.segments:
+                G[...] = 0.0
+            grads.extra[0] = 0.0
+            grads.extra[1] = 0.0
+            grads.extra[2] = 1.0
+            self._allreduce(grads.storage, "the failing rank's last allreduce")
+        except Exception:  # the others may be gone already: the deadline covers them
+            pass
+
+    def _allreduce(self, storage: Any, what: str) -> bool:
+        """Sum ``storage`` over the ranks in place; True when a rank asked to stop."""
+        host = np.ascontiguousarray(to_numpy(storage))
+        self.comm.allreduce(host, what)
+        if float(host[-1]) > 0:
+            raise DistributedError(f"rank {self.comm.rank} of {self.comm.size}: another rank "
+                                   f"failed during training (see its error output); stopping")
+        if host is not storage:
+            storage[...] = self.backend.asarray(host)
+        return float(host[-2]) > 0
+
+    def sum_host(self, values: np.ndarray, what: str) -> np.ndarray:
+        """Every rank's ``values`` summed (host float64)."""
+        out = np.ascontiguousarray(values, dtype=np.float64).copy()
+        self.comm.allreduce(out, what)
+        return out

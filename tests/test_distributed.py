@@ -1,0 +1,222 @@
+"""Data-parallel training over MPI (xpnet.training.distributed), with real ``mpiexec``.
+
+Each test launches ``mpiexec -n N`` on tests/_mpi_worker.py (every rank fits its shard with
+``distributed="mpi"`` and writes its results), then checks them here:
+
+* equivalence: with ``shuffle=False`` N ranks train the model one process trains on
+  ``X_all[global_order(...)]`` with the same batch_size (float64, 1e-12 relative), for
+  sgd/momentum/adam, L2, clipping, sample weights, per-rank validation data, a regressor;
+* every rank ends with the same parameters; shuffled runs are reproducible for a given N;
+* classes_ is the union of the labels seen on any rank;
+* a rank that raises, or dies, makes the job fail within seconds, never hang.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet.training.distributed import batch_shares, global_order
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _mpi_worker as worker  # noqa: E402
+
+pytest.importorskip("mpi4py")
+MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which(
+    "mpiexec")
+pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec (pip install mpich)")
+WORKER = str(Path(__file__).parent / "_mpi_worker.py")
+
+
+def launch(tmp_path, n, cfg, timeout=120):
+    out = tmp_path / "res"
+    start = time.monotonic()
+    done = subprocess.run([MPIEXEC, "-n", str(n), sys.executable, WORKER, str(out),
+                           json.dumps(cfg)], capture_output=True, text=True, timeout=timeout)
+    elapsed = time.monotonic() - start
+    ranks = [dict(np.load(f"{out}.rank{r}.npz")) if Path(f"{out}.rank{r}.npz").exists()
+             else None for r in range(n)]
+    return done, ranks, elapsed
+
+
+def _coefs(res):
+    return [res[k] for k in sorted((k for k in res if k.startswith("coef")),
+                                   key=lambda k: int(k[4:]))]
+
+
+def test_batch_shares_and_global_order():
+    assert batch_shares(10, 3) == [4, 3, 3]
+    order = global_order([4, 4], 4)  # rank 0's rows 0..3, rank 1's rows 4..7; 2 per batch
+    np.testing.assert_array_equal(order, [0, 1, 4, 5, 2, 3, 6, 7])
+    with pytest.raises(ValueError, match="cannot match them"):
+        global_order([5, 2], 4)
+    with pytest.raises(ValueError, match="smaller than the 3 ranks"):
+        batch_shares(2, 3)
+
+
+CASES = {
+    "sgd-momentum": dict(params=dict(solver="sgd", momentum=0.9, learning_rate_init=0.05)),
+    "adam-l2-clip": dict(params=dict(solver="adam", alpha=0.01, clip_norm=0.5,
+                                     learning_rate_init=0.01)),
+    "weights": dict(params=dict(solver="sgd", learning_rate_init=0.05), weights=True),
+    "validation": dict(params=dict(solver="adam", learning_rate_init=0.01), n_val=24),
+    "regressor": dict(params=dict(solver="adam", learning_rate_init=0.01), task="regression"),
+}
+
+
+@pytest.mark.parametrize("n_ranks", [2, 3])
+@pytest.mark.parametrize("case", list(CASES))
+def test_n_ranks_equal_one_process_on_the_global_batches(tmp_path, n_ranks, case):
+    cfg = json.loads(json.dumps(CASES[case]))
+    n_train = 120
+    cfg["n"] = n_train + cfg.get("n_val", 0)
+    cfg["params"].update(hidden_layer_sizes=[7], max_iter=4, random_state=0, dtype="float64",
+                         batch_size=12 if n_ranks == 2 else 15, shuffle=False)
+    done, ranks, _ = launch(tmp_path, n_ranks, cfg)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for other in ranks[1:]:  # every rank holds the same model
+        for a, b in zip(_coefs(ranks[0]), _coefs(other)):
+            np.testing.assert_array_equal(a, b)
+    X, y = worker.data(cfg.get("task", "multiclass"), cfg["n"])
+    n_val = cfg.get("n_val", 0)
+    Xv, yv = (X[-n_val:], y[-n_val:]) if n_val else (None, None)
+    X, y = (X[:-n_val], y[:-n_val]) if n_val else (X, y)
+    shards = [len(r) for r in np.array_split(np.arange(len(X)), n_ranks)]
+    order = global_order(shards, cfg["params"]["batch_size"])
+    cls = xpnet.MLPRegressor if cfg.get("task") == "regression" else xpnet.MLPClassifier
+    kw = {}
+    if cfg.get("weights"):
+        kw["sample_weight"] = np.linspace(0.5, 2.0, len(X))[order]
+    if n_val:
+        kw["validation_data"] = (Xv, yv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = cls(**cfg["params"], backend="numpy").fit(X[order], y[order], **kw)
+    np.testing.assert_allclose(ranks[0]["loss_curve"], ref.loss_curve_, rtol=1e-12)
+    for a, b in zip(_coefs(ranks[0]), ref.coefs_ + ref.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    if n_val:
+        np.testing.assert_allclose(ranks[0]["val_scores"], ref.validation_scores_, rtol=1e-12)
+        np.testing.assert_allclose(ranks[0]["val_loss"], ref.validation_loss_curve_,
+                                   rtol=1e-12)
+
+
+def test_shuffled_runs_agree_across_ranks_and_repeat(tmp_path):
+    cfg = dict(params=dict(hidden_layer_sizes=[7], max_iter=3, random_state=5,
+                           dtype="float64", batch_size=16, dropout=0.2, early_stopping=True,
+                           validation_fraction=0.2, n_iter_no_change=50))
+    runs = []
+    for k in range(2):
+        d = tmp_path / f"run{k}"
+        d.mkdir()
+        done, ranks, _ = launch(d, 2, cfg)
+        assert done.returncode == 0, done.stderr[-3000:]
+        for a, b in zip(_coefs(ranks[0]), _coefs(ranks[1])):
+            np.testing.assert_array_equal(a, b)
+        runs.append(ranks[0])
+    for a, b in zip(_coefs(runs[0]), _coefs(runs[1])):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(runs[0]["val_scores"], runs[1]["val_scores"])
+
+
+def test_classes_are_the_labels_of_every_rank(tmp_path):
+    cfg = dict(labels=[[0, 1], [1, 2]],
+               params=dict(hidden_layer_sizes=[4], max_iter=2, random_state=0, batch_size=10))
+    done, ranks, _ = launch(tmp_path, 2, cfg)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for res in ranks:
+        np.testing.assert_array_equal(res["classes"], [0, 1, 2])
+
+
+@pytest.mark.parametrize("how", ["raise", "die"])
+def test_a_failing_rank_stops_the_others_fast(tmp_path, how):
+    cfg = dict(params=dict(hidden_layer_sizes=[4], max_iter=50, random_state=0, batch_size=10,
+                           tol=0, n_iter_no_change=1000),
+               fail=dict(rank=1, epoch=2, how=how))
+    done, ranks, elapsed = launch(tmp_path, 2, cfg, timeout=300)
+    assert done.returncode != 0
+    assert elapsed < 60, f"took {elapsed:.0f} s"
+    assert ranks[0] is None  # rank 0 did not finish as if nothing happened
+    if how == "raise":
+        assert "another rank failed during training" in done.stderr, done.stderr[-3000:]
+        assert "fails on purpose" in done.stderr
+
+
+def test_checkpoint_resume_is_bit_exact_with_the_same_ranks(tmp_path):
+    """Rank 0 writes every rank's state; 6 epochs straight == 3, then resume to 6 (shuffled,
+    with dropout and each rank's early-stopping split). Another N is refused."""
+    params = dict(hidden_layer_sizes=[6], random_state=3, dtype="float64", batch_size=16,
+                  dropout=0.2, early_stopping=True, validation_fraction=0.2,
+                  n_iter_no_change=50)
+    straight_dir, ckpt_dir = tmp_path / "straight", tmp_path / "ckpt"
+    straight_dir.mkdir()
+    ckpt_dir.mkdir()
+    ckpt = str(ckpt_dir / "run.ckpt")
+    done, straight, _ = launch(straight_dir, 2, dict(params={**params, "max_iter": 6}))
+    assert done.returncode == 0, done.stderr[-3000:]
+    done, _, _ = launch(ckpt_dir, 2, dict(params={**params, "max_iter": 3}, checkpoint=ckpt))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert xpnet.load(ckpt).n_iter_ == 3
+    done, resumed, _ = launch(ckpt_dir, 2, dict(params={**params, "max_iter": 6},
+                                                checkpoint=ckpt, resume=True))
+    assert done.returncode == 0, done.stderr[-3000:]
+    for r in range(2):
+        for a, b in zip(_coefs(resumed[r]), _coefs(straight[r])):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(resumed[r]["loss_curve"], straight[r]["loss_curve"])
+        np.testing.assert_array_equal(resumed[r]["val_scores"], straight[r]["val_scores"])
+    done, _, _ = launch(ckpt_dir, 3, dict(params={**params, "max_iter": 8}, checkpoint=ckpt,
+                                          resume=True))
+    assert done.returncode != 0 and "written by 2 rank(s)" in done.stderr
+
+
+def test_load_shard_maps_only_the_ranks_rows(tmp_path):
+    from xpnet.datasets import load_shard
+
+    X = np.arange(10 * 3, dtype=np.float64).reshape(10, 3)
+    np.save(tmp_path / "X.npy", X)
+    shards = [load_shard(tmp_path / "X.npy", rank=r, size=3) for r in range(3)]
+    assert [len(s) for s in shards] == [4, 3, 3]
+    np.testing.assert_array_equal(np.concatenate(shards), X)
+    assert all(isinstance(s, np.memmap) for s in shards)  # mapped, not read
+    rows = [np.asarray(r) for r in np.array_split(np.arange(10), 3)]
+    for s, r in zip(shards, rows):
+        np.testing.assert_array_equal(s, X[r])
+    with pytest.raises(ValueError, match="rank must be in"):
+        load_shard(tmp_path / "X.npy", rank=3, size=3)
+
+
+def test_ctrl_c_on_one_rank_stops_every_rank_after_the_same_step(tmp_path):
+    cfg = dict(params=dict(hidden_layer_sizes=[4], max_iter=20, random_state=0, batch_size=10,
+                           dtype="float64", tol=0, n_iter_no_change=1000),
+               fail=dict(rank=1, epoch=2, how="sigint"))
+    done, ranks, _ = launch(tmp_path, 2, cfg)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # rank 1's Ctrl-C at the end of epoch 2 reaches every rank with the next step's allreduce:
+    # all stop there (epoch 3 unfinished), keep the same parameters, and return normally
+    assert int(ranks[0]["n_iter"]) == int(ranks[1]["n_iter"]) == 2
+    for a, b in zip(_coefs(ranks[0]), _coefs(ranks[1])):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_divergence_is_found_at_the_same_batch_on_every_rank(tmp_path):
+    cfg = dict(task="regression", diverge=True,
+               params=dict(hidden_layer_sizes=[8], max_iter=20, random_state=0, batch_size=10,
+                           dtype="float64", solver="sgd", momentum=0.0,
+                           learning_rate_init=50.0))
+    done, ranks, _ = launch(tmp_path, 2, cfg)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "diverged" in ranks[0] and "diverged" in ranks[1]
+    np.testing.assert_array_equal(ranks[0]["diverged"], ranks[1]["diverged"])
+    for a, b in zip(_coefs(ranks[0]), _coefs(ranks[1])):
+        np.testing.assert_array_equal(a, b)
+        assert np.isfinite(a).all()
