@@ -220,3 +220,16 @@ def test_divergence_is_found_at_the_same_batch_on_every_rank(tmp_path):
     for a, b in zip(_coefs(ranks[0]), _coefs(ranks[1])):
         np.testing.assert_array_equal(a, b)
         assert np.isfinite(a).all()
+
+
+def test_the_command_line_under_mpiexec(tmp_path):
+    model = tmp_path / "m.xpnet"
+    done = subprocess.run([MPIEXEC, "-n", "2", str(Path(sys.executable).parent / "xpnet"),
+                           "train", "--dataset", "breast_cancer", "--epochs", "20", "--quiet",
+                           "--layers", "16", "--distributed", "mpi", "--save", str(model)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("test accuracy:") == 1  # rank 0 reports, once
+    assert "data parallel over MPI" in done.stdout
+    est = xpnet.load(model)
+    assert est.n_iter_ == 20 and est.get_params()["distributed"] == "mpi"

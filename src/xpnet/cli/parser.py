@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="write a checkpoint here after every epoch")
     train.add_argument("--resume", action="store_true",
                        help="continue from --checkpoint (same data and options)")
+    train.add_argument("--distributed", choices=["mpi"], default=None,
+                       help="data-parallel training under `mpiexec -n N xpnet train ...`: "
+                            "each rank trains on its share of the training rows (one "
+                            "gradient allreduce per step); rank 0 reports and saves")
     train.add_argument("--fail-below", type=float, default=None, metavar="SCORE",
                        help="exit with status 1 when the test score (accuracy or R^2) is "
                             "below SCORE")

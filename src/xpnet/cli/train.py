@@ -53,6 +53,11 @@ def run_train(args: argparse.Namespace) -> int:
         backend = get_backend(args.backend, args.device)
         ds = load_data(args)
         X_fit, y_fit, validation = _validation_split(ds, args.validation_fraction)
+        rank = 0
+        if args.distributed:  # this rank's rows of the training and validation parts
+            X_fit, y_fit, validation, rank = _shard(X_fit, y_fit, validation)
+            if rank != 0:
+                args.quiet = True
         if args.plot:
             from xpnet.plotting import require_matplotlib  # fail before training, not after
 
@@ -61,7 +66,13 @@ def run_train(args: argparse.Namespace) -> int:
     except user_errors() as exc:
         raise UsageError(exc) from None
 
+    if rank != 0:  # data parallel: the other ranks train, rank 0 speaks
+        _fit_quietly(model, X_fit, y_fit, validation, args)
+        return 0
     print(f"{PROG} train: {ds.describe()}")
+    if args.distributed:
+        print(f"data parallel over MPI: rank 0's share of the rows shown below (every rank "
+              f"ends with the same model)")
     layers = ",".join(map(str, args.layers))
     activation = args.activation if isinstance(args.activation, str) else ",".join(args.activation)
     held_out = ("no validation data" if validation is None else
@@ -159,6 +170,39 @@ def _verdict(metrics: dict[str, float], ds: Any, fail_below: float | None) -> in
     return 0
 
 
+def _shard(X: Any, y: Any, validation: Any) -> tuple[Any, Any, Any, int]:
+    """(X, y, validation) rows of this MPI rank: np.array_split of each, in rank order."""
+    import numpy as np
+
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:
+        raise UsageError(f"--distributed mpi needs mpi4py and an MPI library: pip install "
+                         f"mpi4py mpich ({exc})") from None
+    rank, size = MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
+
+    def part(*arrays: Any) -> tuple[Any, ...]:
+        rows = np.array_split(np.arange(len(arrays[0])), size)[rank]
+        return tuple(a[rows] for a in arrays)
+
+    X, y = part(X, y)
+    if validation is not None:
+        validation = part(*validation)
+    return X, y, validation, rank
+
+
+def _fit_quietly(model: Any, X: Any, y: Any, validation: Any, args: argparse.Namespace) -> None:
+    from xpnet.callbacks import EarlyStopping
+    from xpnet.estimators.sklearn_base import ConvergenceWarning
+
+    stopper = EarlyStopping(monitor="val_loss", patience=args.patience,
+                            min_delta=max(args.tol, 0.0)) if args.early_stopping else None
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        model.fit(X, y, validation_data=validation, checkpoint=args.checkpoint,
+                  resume=args.resume, callbacks=[stopper] if stopper else None)
+
+
 def _make_estimator(args: argparse.Namespace, task: str, backend: str) -> Any:
     from xpnet.estimators import MLPClassifier, MLPRegressor
 
@@ -171,7 +215,7 @@ def _make_estimator(args: argparse.Namespace, task: str, backend: str) -> Any:
                n_iter_no_change=args.epochs + 1 if args.early_stopping else args.patience,
                momentum=args.momentum, clip_norm=args.clip_norm,
                verbose=not args.quiet, backend=backend, device=args.device, dtype=args.dtype,
-               tf32=args.tf32)
+               tf32=args.tf32, distributed=args.distributed)
 
 
 def _report_validation(model: Any, task: str, validation: Any, stopper: Any = None) -> None:
