@@ -131,3 +131,31 @@ def test_per_batch_progress(capfd):
     _fit(_est(max_iter=2, batch_size=10, verbose=2), X, y)
     err = capfd.readouterr().err
     assert re.search(r"batches: +\d+%.*\d/9 \[", err), err  # a bar over the 9 batches
+
+
+def test_tensorboard_logger_writes_the_scalars(tmp_path):
+    """The event file, read back record by record (TFRecord framing, tensorboardX's protos)."""
+    pytest.importorskip("tensorboardX")
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    from xpnet.callbacks import TensorBoardLogger
+
+    X, y, val = _data()
+    est = _fit(_est(max_iter=3), X, y, validation_data=val,
+               callbacks=[TensorBoardLogger(tmp_path / "tb")])
+    (path,) = (tmp_path / "tb").iterdir()
+    data, i, found = path.read_bytes(), 0, {}
+    while i < len(data):
+        n = struct.unpack("<Q", data[i:i + 8])[0]
+        event = event_pb2.Event()
+        event.ParseFromString(data[i + 12:i + 12 + n])
+        i += 12 + n + 4
+        for v in event.summary.value:
+            found.setdefault(v.tag, []).append((event.step, v.simple_value))
+    assert [s for s, _ in found["loss"]] == [1, 2, 3]
+    np.testing.assert_allclose([v for _, v in found["loss"]], est.loss_curve_, rtol=1e-6)
+    np.testing.assert_allclose([v for _, v in found["val_score"]], est.validation_scores_,
+                               rtol=1e-6)
+    assert set(found) == {"loss", "val_loss", "val_score", "learning_rate"}

@@ -1,5 +1,5 @@
 """``fit(..., callbacks=[...])``: see :mod:`xpnet.training.callbacks`."""
 
-from xpnet.training.callbacks import Callback, CSVLogger, EarlyStopping
+from xpnet.training.callbacks import Callback, CSVLogger, EarlyStopping, TensorBoardLogger
 
-__all__ = ["CSVLogger", "Callback", "EarlyStopping"]
+__all__ = ["CSVLogger", "Callback", "EarlyStopping", "TensorBoardLogger"]

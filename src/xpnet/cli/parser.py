@@ -87,10 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--fail-below", type=float, default=None, metavar="SCORE",
                        help="exit with status 1 when the test score (accuracy or R^2) is "
                             "below SCORE")
-    train.add_argument("--validation-fraction", type=parse_fraction, default=0.1, metavar="F",
+    train.add_argument("--validation-fraction", type=parse_fraction, default=None, metavar="F",
                        help="share of the training part held out as validation data, scored "
                             "after every epoch (validation loss and score in the progress bar "
-                            "and the plot; default 0.1; 0 = none)")
+                            "and the plot; default 0.1, with --early-stopping 0.2: a loss "
+                            "to stop on needs enough samples to be a signal; 0 = none)")
     train.add_argument("--backend", choices=backends, default="auto",
                        help="auto = cupy when a GPU is usable, else numpy")
     train.add_argument("--device", default=None, help="e.g. cuda:1 (default: the backend's)")

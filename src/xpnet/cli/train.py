@@ -45,9 +45,11 @@ def run_train(args: argparse.Namespace) -> int:
     from xpnet.backends import get_backend
 
     try:
+        if args.validation_fraction is None:
+            args.validation_fraction = 0.2 if args.early_stopping else 0.1
         if args.early_stopping and args.validation_fraction == 0.0:
             raise UsageError("--early-stopping needs validation data: give "
-                             "--validation-fraction > 0 (default 0.1)")
+                             "--validation-fraction > 0 (default 0.2 with it)")
         if args.resume and args.checkpoint is None:
             raise UsageError("--resume continues from a checkpoint: give --checkpoint PATH")
         backend = get_backend(args.backend, args.device)

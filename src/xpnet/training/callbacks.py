@@ -9,7 +9,8 @@
 ``logs`` is the epoch's entry of ``history_`` (epoch, loss, val_loss, val_score, time,
 learning_rate): numbers already on the host, read with the epoch's one device read, so a
 callback adds no host synchronisation. Built on them: :class:`EarlyStopping` (Keras' rule:
-watch a metric with patience, keep the best weights) and :class:`CSVLogger`.
+watch a metric with patience, keep the best weights), :class:`CSVLogger` and
+:class:`TensorBoardLogger` (TensorBoard event files, through tensorboardX).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import math
 import os
 from typing import Any
 
-__all__ = ["CSVLogger", "Callback", "EarlyStopping"]
+__all__ = ["CSVLogger", "Callback", "EarlyStopping", "TensorBoardLogger"]
 
 
 class Callback:
@@ -127,3 +128,35 @@ class CSVLogger(Callback):
         if self._file is not None:
             self._file.close()
         self._file = self._writer = None
+
+
+class TensorBoardLogger(Callback):
+    """The epoch's loss, val_loss, val_score and learning_rate as TensorBoard scalars (step =
+    epoch) in ``logdir``, through tensorboardX (``pip install 'xpnet[tensorboard]'``); view
+    with ``tensorboard --logdir LOGDIR``."""
+
+    TAGS = ("loss", "val_loss", "val_score", "learning_rate")
+
+    def __init__(self, logdir: str | os.PathLike) -> None:
+        self.logdir = os.path.expanduser(os.fspath(logdir))
+        self._writer: Any = None
+
+    def on_train_begin(self, estimator: Any) -> None:
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError as exc:
+            raise ImportError(f"TensorBoardLogger writes through tensorboardX, which is not "
+                              f"installed: pip install tensorboardX (or 'xpnet[tensorboard]') "
+                              f"({exc})") from None
+        self._writer = SummaryWriter(self.logdir)
+
+    def on_epoch_end(self, estimator: Any, logs: dict[str, Any]) -> None:
+        for tag in self.TAGS:
+            value = logs.get(tag)
+            if value is not None and math.isfinite(value):
+                self._writer.add_scalar(tag, value, int(logs["epoch"]))
+
+    def on_train_end(self, estimator: Any, reason: str) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._writer = None
