@@ -77,10 +77,17 @@ def main() -> None:
         kw["checkpoint"] = cfg["checkpoint"]
         kw["resume"] = bool(cfg.get("resume"))
     diverged = None
+    Xr = X[rows]
+    if cfg.get("zero_small"):
+        Xr = np.where(np.abs(Xr) < 0.5, 0.0, Xr)
+    if cfg.get("sparse"):
+        import scipy.sparse as sp
+
+        Xr = sp.csr_matrix(Xr)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            est.fit(X[rows], y[rows], **kw)
+            est.fit(Xr, y[rows], **kw)
         except xpnet.DivergenceError as exc:
             if not cfg.get("diverge"):
                 raise

@@ -233,3 +233,21 @@ def test_the_command_line_under_mpiexec(tmp_path):
     assert "data parallel over MPI" in done.stdout
     est = xpnet.load(model)
     assert est.n_iter_ == 20 and est.get_params()["distributed"] == "mpi"
+
+
+def test_sparse_shards_train_the_dense_model(tmp_path):
+    """Each rank's CSR shard, made dense a batch at a time, trains the model of the same
+    shard given dense (shuffled, so the rows go through the host order too)."""
+    params = dict(hidden_layer_sizes=[5], max_iter=3, random_state=0, dtype="float64",
+                  batch_size=16)
+    runs = {}
+    for sparse in (False, True):
+        d = tmp_path / str(sparse)
+        d.mkdir()
+        done, ranks, _ = launch(d, 2, dict(params=params, zero_small=True, sparse=sparse))
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[sparse] = ranks
+    for r in range(2):
+        for a, b in zip(_coefs(runs[True][r]), _coefs(runs[False][r])):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(runs[True][r]["loss_curve"], runs[False][r]["loss_curve"])

@@ -40,7 +40,12 @@ def run_info(args: argparse.Namespace) -> int:
                        ("matplotlib", "--plot, extra [plot]"), ("torch", "backend, extra [torch]"),
                        ("cupy-cuda12x", "backend, extra [cuda12]"),
                        ("cupy-cuda13x", "backend, extra [cuda13]"),
-                       ("array-api-strict", "backend (testing)")):
+                       ("array-api-strict", "backend (testing)"),
+                       ("ndonnx", "ONNX export, extra [onnx]"),
+                       ("onnxruntime", "ONNX export checks, extra [onnx]"),
+                       ("mpi4py", "data parallel, extra [mpi]"),
+                       ("mpich", "mpiexec, extra [mpi]"),
+                       ("tensorboardX", "TensorBoardLogger, extra [tensorboard]")):
         version = _version(dist)
         if version is not None or role == "required" or not dist.startswith("cupy"):
             print(f"  {dist:<17} {version or 'not installed':<16} {role}")

@@ -42,7 +42,7 @@ from xpnet.core.step import train_step
 from xpnet.errors import DeviceMemoryError, DistributedError, DivergenceError
 from xpnet.training.distributed import EXTRA_SLOTS
 from xpnet.training.host_random import HostRandom
-from xpnet.training.streaming import host_batches
+from xpnet.training.streaming import dense, host_batches, host_rows, is_sparse
 from xpnet.training.validation import ShardedValidation, ValidationPass
 
 __all__ = ["DeviceMemoryError", "DivergenceError", "Network", "Progress", "Settings", "Trainer",
@@ -307,7 +307,7 @@ class Trainer:
             self.order = host_order = self.order[self.rng.permutation(n)]
         if host_order is not None:  # permuted once; every batch is then a contiguous slice
             order = net.backend.asarray(host_order)
-            if self.stream_rows is None:
+            if self.stream_rows is None and not is_sparse(X):
                 X = K.take_rows(X, order, xp=xp, ws=ws, role="X")
             Y = K.take_rows(Y, order, xp=xp, ws=ws, role="Y")
         Wt, sw = self._w, self.sample_weight
@@ -329,7 +329,12 @@ class Trainer:
         seed = self.rng.seed63() if s.dropout else None
         total = None
         done = 0
-        if self.stream_rows is None:
+        if is_sparse(X):  # data parallel on a sparse shard: each batch's rows made dense
+            upload = net.backend.asarray
+            batches = ((a, z, upload(dense(X[a:z] if host_order is None
+                                           else host_rows(X, host_order[a:z]))))
+                       for a, z, _ in spans)
+        elif self.stream_rows is None:
             batches = ((a, z, X[a:z, :]) for a, z, _ in spans)
         else:  # X on the host: uploaded a chunk of batches at a time
             batches = host_batches(X, host_order, self.stream_rows, bs, net.backend.asarray)
