@@ -64,7 +64,8 @@ def main() -> None:
     if labels:  # each rank sees only some classes
         rows = rows[np.isin(y[rows], labels[r])]
     cls = xpnet.MLPRegressor if cfg.get("task") == "regression" else xpnet.MLPClassifier
-    est = cls(**cfg.get("params", {}), distributed="mpi", backend=cfg.get("backend", "numpy"))
+    est = cls(**cfg.get("params", {}), distributed=cfg.get("distributed", "mpi"),
+              backend=cfg.get("backend", "numpy"))
     kw = {}
     if n_val:
         vrows = np.array_split(np.arange(n_val), N)[r]

@@ -14,6 +14,7 @@ Each test launches ``mpiexec -n N`` on tests/_mpi_worker.py (every rank fits its
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -37,11 +38,12 @@ pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec (pip install
 WORKER = str(Path(__file__).parent / "_mpi_worker.py")
 
 
-def launch(tmp_path, n, cfg, timeout=120):
+def launch(tmp_path, n, cfg, timeout=120, env=None):
     out = tmp_path / "res"
     start = time.monotonic()
     done = subprocess.run([MPIEXEC, "-n", str(n), sys.executable, WORKER, str(out),
-                           json.dumps(cfg)], capture_output=True, text=True, timeout=timeout)
+                           json.dumps(cfg)], capture_output=True, text=True, timeout=timeout,
+                          env=None if env is None else {**os.environ, **env})
     elapsed = time.monotonic() - start
     ranks = [dict(np.load(f"{out}.rank{r}.npz")) if Path(f"{out}.rank{r}.npz").exists()
              else None for r in range(n)]
@@ -251,3 +253,31 @@ def test_sparse_shards_train_the_dense_model(tmp_path):
         for a, b in zip(_coefs(runs[True][r]), _coefs(runs[False][r])):
             np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(runs[True][r]["loss_curve"], runs[False][r]["loss_curve"])
+
+
+def test_nccl_is_off_until_verified():
+    with pytest.raises(ValueError, match="has not run on a GPU yet: set XPNET_NCCL=1"):
+        xpnet.MLPClassifier(distributed="nccl").fit(np.zeros((4, 2)), [0, 1, 0, 1])
+
+
+@pytest.mark.gpu
+def test_nccl_ranks_equal_one_process(tmp_path):
+    """CuPy ranks summing their gradients with NCCL (one rank per GPU, or one rank alone on a
+    single GPU) train the model one NumPy process trains on the global batches."""
+    import cupy
+
+    n_ranks = min(2, cupy.cuda.runtime.getDeviceCount())
+    cfg = dict(backend="cupy", distributed="nccl", n=120,
+               params=dict(hidden_layer_sizes=[7], max_iter=4, random_state=0,
+                           dtype="float64", batch_size=12, shuffle=False, solver="adam",
+                           learning_rate_init=0.01))
+    done, ranks, _ = launch(tmp_path, n_ranks, cfg, env={"XPNET_NCCL": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    X, y = worker.data("multiclass", 120)
+    order = global_order([len(r) for r in np.array_split(np.arange(120), n_ranks)], 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = xpnet.MLPClassifier(**cfg["params"], backend="numpy").fit(X[order], y[order])
+    np.testing.assert_allclose(ranks[0]["loss_curve"], ref.loss_curve_, rtol=1e-10)
+    for a, b in zip(_coefs(ranks[0]), ref.coefs_ + ref.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

@@ -106,6 +106,7 @@ class MPIComm:
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.timeout = float(timeout)
+        self.nccl = False  # True: the step's allreduce runs on the GPUs (distributed="nccl")
 
     def _wait(self, request: Any, what: str) -> None:
         deadline = time.monotonic() + self.timeout
@@ -156,8 +157,13 @@ def _unpickle(data: bytes) -> Any:
     return pickle.loads(data)  # noqa: S301  (bytes from the job's own ranks)
 
 
+#: "1" lets distributed="nccl" run: written, not yet verified on a GPU.
+NCCL_ENV = "XPNET_NCCL"
+
+
 def make_comm(distributed: Any) -> Any:
-    """The communicator for an estimator's ``distributed`` setting (None: not distributed)."""
+    """The communicator for an estimator's ``distributed`` setting (None: not distributed).
+    "nccl": MPI for the small collectives, NCCL for the step's allreduce (CuPy arrays)."""
     if distributed is None:
         return None
     if isinstance(distributed, MPIComm):
@@ -165,8 +171,13 @@ def make_comm(distributed: Any) -> Any:
     if distributed == "mpi":
         return MPIComm()
     if distributed == "nccl":
-        raise ValueError("distributed='nccl' (CuPy over NCCL) is not available yet: it waits "
-                         "for a GPU to be verified on; use distributed='mpi' (host memory)")
+        if os.environ.get(NCCL_ENV, "0") != "1":
+            raise ValueError(f"distributed='nccl' (CuPy over NCCL) has not run on a GPU yet: "
+                             f"set {NCCL_ENV}=1 to try it, or use distributed='mpi' (its "
+                             f"allreduce goes through host memory)")
+        comm = MPIComm()
+        comm.nccl = True
+        return comm
     raise ValueError(f"distributed must be None, 'mpi' or 'nccl'; got {distributed!r}")
 
 
@@ -187,6 +198,14 @@ class Plan:
         self.global_rows = [sum(col) for col in zip(*per_rank)]
         self.interrupted: Any = lambda: False  # set by the Trainer: Ctrl-C seen on this rank
         self.stop_requested = False
+        self.device_allreduce: Any = None
+        if comm.nccl:
+            if backend.name != "cupy":
+                raise ValueError(f"distributed='nccl' sums CuPy arrays on the GPUs; the "
+                                 f"backend is {backend.name} (use distributed='mpi')")
+            from xpnet.backends.nccl import NcclAllreduce
+
+            self.device_allreduce = NcclAllreduce(comm, backend.device, comm.timeout)
 
     def batches(self, n: int) -> list[tuple[int, int, int]]:
         """(start, stop, global rows) of this rank's part of each global batch."""
@@ -216,6 +235,13 @@ class Plan:
 
     def _allreduce(self, storage: Any, what: str) -> bool:
         """Sum ``storage`` over the ranks in place; True when a rank asked to stop."""
+        if self.device_allreduce is not None:  # on the GPUs; the two flags read back
+            self.device_allreduce(storage, what)
+            flags = np.asarray(to_numpy(storage[-2:]))
+            if float(flags[-1]) > 0:
+                raise DistributedError(f"rank {self.comm.rank} of {self.comm.size}: another "
+                                       f"rank failed during training (see its error output)")
+            return float(flags[-2]) > 0
         host = np.ascontiguousarray(to_numpy(storage))
         self.comm.allreduce(host, what)
         if float(host[-1]) > 0:
