@@ -8,7 +8,7 @@ synthetic 10-class set of the same shape (Gaussian clusters on 64 of the 784 fea
 estimators get the same parameters (adam, batch 256, ``epochs`` epochs, tol 0, random_state 0)
 and float32 data; scikit-learn runs in float32 too (its dtype follows X). Reported: fit seconds
 (warm: each worker fits once on 2,048 rows first, untimed), test accuracy, and the speed-up
-against scikit-learn. The issue's target: >= 30x scikit-learn on a GPU, accuracy within 0.5
+against scikit-learn. The target: >= 30x scikit-learn on a GPU, accuracy within 0.5
 points.
 """
 
