@@ -22,6 +22,7 @@ from xpnet.estimators.sklearn_base import ClassifierMixin, RegressorMixin
 from xpnet.backends import Backend, to_numpy
 from xpnet.estimators.base import BaseMLP
 from xpnet.estimators.params import Config
+from xpnet.training.inference import class_index, probabilities
 from xpnet.estimators.inputs import (Target, check_y_length, classification_target, is_backend_array,
                      regression_target)
 
@@ -119,17 +120,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         self._check_fitted()
         xp = self._net.backend.xp
         kind = self._target_kind
+
+        def index(AL: Any) -> Any:
+            return class_index(AL, kind, xp=xp)
+
         if kind == "multilabel":
-            def indicator(AL: Any) -> Any:
-                return xp.permute_dims(xp.astype(AL > 0.5, xp.int64), (1, 0))
-            P, native = self._predict(X, indicator)
+            P, native = self._predict(X, index)
             return self._out(P, native)
-        if kind == "multiclass":
-            def index(AL: Any) -> Any:
-                return xp.argmax(AL, axis=0)
-        else:
-            def index(AL: Any) -> Any:
-                return xp.astype(AL[0, :] > 0.5, xp.int64)
         if is_backend_array(X) and self.classes_.dtype.kind in "biuf":
             C = self._net.backend.asarray(self.classes_)
             labels, _ = self._predict(X, lambda AL: xp.take(C, index(AL), axis=0))
@@ -140,15 +137,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def predict_proba(self, X: Any) -> Any:
         """Probabilities (n_samples, n_classes) in the order of ``classes_``."""
         self._check_fitted()
-        xp = self._net.backend.xp
-        if self._target_kind == "binary":
-            def finish(AL: Any) -> Any:
-                p = AL[0, :]
-                return xp.stack([1.0 - p, p], axis=1)
-        else:
-            def finish(AL: Any) -> Any:
-                return xp.permute_dims(AL, (1, 0))
-        P, native = self._predict(X, finish)
+        xp, kind = self._net.backend.xp, self._target_kind
+        P, native = self._predict(X, lambda AL: probabilities(AL, kind, xp=xp))
         return self._out(P, native)
 
     def predict_log_proba(self, X: Any) -> Any:

@@ -4,7 +4,8 @@ The graph is not a second copy of the forward pass: xpnet's own equations
 (:func:`xpnet.core.forward.forward` with the portable kernels, :class:`xpnet.core.kernels.Kernels`)
 run once on ndonnx arrays (:func:`xpnet.backends.ndonnx.onnx_namespace`), whose operations
 record ONNX nodes instead of computing, and what they record is the model. What follows
-A[L] is the estimator's own finishing step (as ``predict_proba`` / ``predict`` do it).
+A[L] is the estimators' own finishing step too (:func:`xpnet.training.inference.probabilities`,
+:func:`~xpnet.training.inference.class_index`).
 
 The model
 ---------
@@ -43,6 +44,7 @@ from xpnet.backends import to_numpy
 from xpnet.backends.ndonnx import onnx_namespace
 from xpnet.core.forward import PORTABLE, forward
 from xpnet.io.container import atomic_write
+from xpnet.training.inference import class_index, probabilities
 
 __all__ = ["to_onnx"]
 
@@ -86,17 +88,10 @@ def to_onnx(est: Any, path: str | os.PathLike | None = None) -> Any:
 
 def _classifier_outputs(est: Any, AL: Any, nd: Any) -> tuple[dict[str, Any], str]:
     """{"proba", "label"} from A[L] (n[L], N), and what "label" holds."""
-    kind = est._target_kind
+    kind = est._target_kind  # the estimator's own finishing step, on graph nodes
+    proba, index = probabilities(AL, kind, xp=nd), class_index(AL, kind, xp=nd)
     if kind == "multilabel":
-        proba = nd.permute_dims(AL, (1, 0))
-        return {"proba": proba, "label": nd.astype(proba > 0.5, nd.int64)}, "indicator"
-    if kind == "binary":
-        p = AL[0, :]
-        proba = nd.stack([1.0 - p, p], axis=1)
-        index = nd.astype(p > 0.5, nd.int64)
-    else:
-        proba = nd.permute_dims(AL, (1, 0))
-        index = nd.astype(nd.argmax(AL, axis=0), nd.int64)
+        return {"proba": proba, "label": index}, "indicator"
     classes = np.asarray(est.classes_)
     if classes.dtype.kind in "biuf":
         return {"proba": proba, "label": nd.take(nd.asarray(classes), index, axis=0)}, "values"

@@ -16,7 +16,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from xpnet.core.forward import forward
 
-__all__ = ["DEFAULT_MAX_BYTES", "chunk_rows_for", "itemsize", "predict_in_chunks"]
+__all__ = ["DEFAULT_MAX_BYTES", "chunk_rows_for", "class_index", "itemsize", "predict_in_chunks",
+           "probabilities"]
 
 DEFAULT_MAX_BYTES = 64 * 2**20
 # per row and layer: Z[l], A[l] and one temporary of the activation (softmax's exp, ...)
@@ -97,3 +98,23 @@ def predict_in_chunks(W: Mapping[int, Any], b: Mapping[int, Any], g: Sequence[st
         out[i:j, ...] = R
         del R
     return out
+
+
+# --------------------------------------------------------------------------- what A[L] means
+def probabilities(AL: Any, kind: str, *, xp: Any) -> Any:
+    """P (rows, n_classes) from A[L] (n[L], rows): binary [1 - p, p]; otherwise A[L]^T
+    (multiclass: the softmax; multilabel: one sigmoid per label)."""
+    if kind == "binary":
+        p = AL[0, :]
+        return xp.stack([1.0 - p, p], axis=1)
+    return xp.permute_dims(AL, (1, 0))
+
+
+def class_index(AL: Any, kind: str, *, xp: Any) -> Any:
+    """The predicted class of each row as an int64 index into the classes (multiclass: the
+    argmax; binary: p > 0.5), or for multilabel the int64 0/1 indicator (rows, n_labels)."""
+    if kind == "multilabel":
+        return xp.permute_dims(xp.astype(AL > 0.5, xp.int64), (1, 0))
+    if kind == "multiclass":
+        return xp.astype(xp.argmax(AL, axis=0), xp.int64)
+    return xp.astype(AL[0, :] > 0.5, xp.int64)
