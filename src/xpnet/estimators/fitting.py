@@ -26,8 +26,10 @@ from xpnet.estimators.weights import check_sample_weight, class_weight_factors
 from xpnet.estimators.inputs import Target, check_X, is_backend_array, resolve_backend
 from xpnet.core.optimizers import LearningRateSchedule
 from xpnet.training.streaming import SPARSE_CHUNK_BYTES, chunk_rows, is_sparse, should_stream
-from xpnet.training.loop import (DeviceMemoryError, Network, Progress, Settings, Trainer, memory_estimate,
-                       out_of_memory)
+from xpnet.errors import DeviceMemoryError
+from xpnet.training.loop import Trainer
+from xpnet.training.network import Network
+from xpnet.training.progress import Progress, Settings, memory_estimate, out_of_memory
 from xpnet.estimators.holdout import holdout_split, validation_fingerprint, train_and_validation, validation_set
 
 __all__ = ["FittingMixin"]  # for xpnet.base

@@ -17,7 +17,7 @@ from xpnet.estimators.params import Config
 from xpnet.estimators.inputs import Target, check_X, classification_target, regression_target
 from xpnet.training.host_random import HostRandom
 from xpnet.training.streaming import host_rows, is_sparse
-from xpnet.training.loop import out_of_memory
+from xpnet.training.progress import out_of_memory
 
 __all__ = ["holdout_split", "train_and_validation", "validation_fingerprint", "validation_set"]
 

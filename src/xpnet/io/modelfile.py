@@ -36,7 +36,8 @@ from xpnet.io.metadata import classes_from_json, classes_to_json, problem, to_js
 from xpnet.backends import Backend, BackendError, get_backend, to_numpy
 from xpnet.core.optimizers import LearningRateSchedule, Optimizer
 from xpnet.training.host_random import HostRandom
-from xpnet.training.loop import Network, Progress
+from xpnet.training.network import Network
+from xpnet.training.progress import Progress
 
 __all__ = ["check_resumable", "device_network", "device_optimizer", "host_network",
            "host_optimizer", "load_estimator", "rank_state", "read", "restore_training",

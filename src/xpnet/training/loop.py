@@ -28,150 +28,25 @@ import sys
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from xpnet.backends import Backend, device_context, is_out_of_memory, to_numpy
-from xpnet.core.optimizers import LearningRateSchedule, Optimizer, make_optimizer
-from xpnet.core.params import ParamBuffer, layer_shapes
+from xpnet.backends import device_context, is_out_of_memory, to_numpy
+from xpnet.core.optimizers import LearningRateSchedule, Optimizer
+from xpnet.core.params import ParamBuffer
 from xpnet.core.random import dropout_keys
 from xpnet.core.step import train_step
 from xpnet.errors import DeviceMemoryError, DistributedError, DivergenceError
 from xpnet.training.distributed import EXTRA_SLOTS
 from xpnet.training.host_random import HostRandom
+from xpnet.training.network import Network
+from xpnet.training.progress import Progress, Settings, memory_estimate, out_of_memory
 from xpnet.training.streaming import dense, host_batches, host_rows, is_sparse
 from xpnet.training.validation import ShardedValidation, ValidationPass
 
-__all__ = ["DeviceMemoryError", "DivergenceError", "Network", "Progress", "Settings", "Trainer",
-           "memory_estimate"]
-
-
-# --------------------------------------------------------------------------- the network
-class Network:
-    """W[l], b[l] (l = 1..L) on ``backend``, activations ``g`` (hidden ones, then the output).
-
-    The parameters live in one :class:`ParamBuffer` ``theta`` (a flat buffer of views where
-    the backend allows it); ``W`` and ``b`` are its views, keyed by layer. Write into them
-    (``assign``, or ``W[l][...] = ...``); rebinding an entry of the dicts changes nothing.
-    """
-
-    def __init__(self, W: dict[int, Any], b: dict[int, Any], g: list[str],
-                 backend: Backend) -> None:
-        self.g, self.backend = list(g), backend
-        L = len(W)
-        dims = [int(W[1].shape[1])] + [int(W[l].shape[0]) for l in range(1, L + 1)]
-        with backend.device_context():
-            self.theta = ParamBuffer.zeros(layer_shapes(dims), xp=backend.xp, dtype=W[1].dtype,
-                                           device=backend.device, flat=backend.supports_views)
-            self.assign(W, b)
-
-    @property
-    def W(self) -> dict[int, Any]:
-        return self.theta.W
-
-    @property
-    def b(self) -> dict[int, Any]:
-        return self.theta.b
-
-    @property
-    def L(self) -> int:
-        return self.theta.L
-
-    @property
-    def dims(self) -> list[int]:
-        W = self.W
-        return [int(W[1].shape[1])] + [int(W[l].shape[0]) for l in range(1, self.L + 1)]
-
-    @property
-    def kernels(self) -> Any:
-        return self.backend.kernels
-
-    def params(self) -> list[Any]:
-        """[W[1], ..., W[L], b[1], ..., b[L]]: scikit-learn's coefs_ + intercepts_ order."""
-        return list(self.theta.arrays)
-
-    def copy(self) -> tuple[dict[int, Any], dict[int, Any]]:
-        """Copies of W and b on the device."""
-        xp = self.backend.xp
-        with self.backend.device_context():
-            return ({l: xp.asarray(w, copy=True) for l, w in self.W.items()},
-                    {l: xp.asarray(v, copy=True) for l, v in self.b.items()})
-
-    def assign(self, W: dict[int, Any], b: dict[int, Any]) -> None:
-        """Copy ``W``, ``b`` (arrays on this backend and device) into the parameters."""
-        L = self.L
-        self.theta.assign([*(W[l] for l in range(1, L + 1)), *(b[l] for l in range(1, L + 1))])
-
-    def all_finite(self) -> Any:
-        """1 if every entry of every W[l], b[l] is finite, else 0 (0-d array, no host read)."""
-        return self.kernels.all_finite(self.theta.segments, xp=self.backend.xp)
-
-    def optimizer(self, name: str, **kw: Any) -> Optimizer:
-        """``make_optimizer(name, theta, **kw)`` updating this network through its kernels."""
-        return make_optimizer(name, self.theta, xp=self.backend.xp, kernels=self.kernels,
-                              backend=self.backend, **kw)
-
-
-# --------------------------------------------------------------------------- bookkeeping
-@dataclass
-class Progress:
-    """What the estimator reports after fitting (scikit-learn's names without the ``_``)."""
-
-    n_iter: int = 0                   # epochs run in this fit (partial_fit: in total)
-    t: int = 0                        # samples seen, scikit-learn's t_ (invscaling's clock)
-    loss: float | None = None         # the last epoch's training loss
-    loss_curve: list[float] = field(default_factory=list)
-    val_loss_curve: list[float] | None = None
-    val_scores: list[float] | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class Settings:
-    """The loop's fixed settings for one call of fit / partial_fit."""
-
-    max_iter: int
-    batch_size: int
-    shuffle: bool = True
-    alpha: float = 0.0
-    dropout: list[float] | None = None   # per hidden layer; None: no dropout
-    clip_norm: float | None = None
-    incremental: bool = False            # partial_fit: one epoch, no ConvergenceWarning
-    verbose: int = 0                     # 1: a bar over epochs; 2: and one over batches
-    kind: str = "multiclass"             # binary, multiclass, multilabel, continuous
-    loss_scale: float = 1.0              # c in J = c * data loss + L2 (1/n[L]: squared error
-                                         # as a mean over the outputs, scikit-learn's)
-    name: str = "MLP"                    # for messages
-
-
-def memory_estimate(dims: list[int], batch_size: int, itemsize: int, solver: str) -> int:
-    """Bytes a training step needs on the device beyond the data: W, b, their gradients and
-    optimizer state, and per layer Z[l], A[l], dZ[l] (and a dropout mask) for one batch."""
-    params = sum(dims[l] * dims[l - 1] + dims[l] for l in range(1, len(dims)))
-    state = {"adam": 2, "sgd": 1}.get(solver, 2)
-    activations = 4 * batch_size * sum(dims)
-    return (params * (2 + state) + activations) * itemsize
-
-
-def _human(nbytes: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if nbytes < 1024 or unit == "TiB":
-            return f"{nbytes:.1f} {unit}" if unit != "B" else f"{int(nbytes)} B"
-        nbytes /= 1024
-    return f"{nbytes:.1f} TiB"  # pragma: no cover
-
-
-def out_of_memory(exc: BaseException, what: str, backend: Backend, batch_size: int,
-                  needed: int) -> DeviceMemoryError:
-    """The clear error for a backend's out-of-memory exception."""
-    return DeviceMemoryError(
-        f"out of memory on {backend} while {what}: batch_size={batch_size} needs about "
-        f"{_human(needed)} for the data, parameters, optimizer state and one batch's "
-        f"activations. Use a smaller batch_size or smaller layers, dtype='float32', or a "
-        f"device with more memory. ({type(exc).__name__}: {str(exc)[:200]})")
+__all__ = ["Trainer"]
 
 
 class _InterruptFlag:
