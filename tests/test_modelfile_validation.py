@@ -508,3 +508,28 @@ def test_fuzzed_metadata_is_refused_or_loads_the_same_model(files, tmp_path_fact
     print(f"\nfuzzed model files: {dict(outcomes)}")
     assert sum(outcomes.values()) == 200
     assert outcomes["refused"] >= 100 and outcomes["loaded"] >= 1
+
+
+def test_files_from_before_the_newer_parameters_still_load(tmp_path):
+    """A file whose params lack tf32, init, distributed, class_weight (and loss) loads; init
+    takes "he", the initialisation such a file's model was made with."""
+    import warnings
+
+    from xpnet.io import container
+
+    X = np.random.default_rng(0).standard_normal((40, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for est, y in ((xpnet.MLPClassifier((4,), max_iter=2), np.arange(40) % 2),
+                       (xpnet.MLPRegressor(hidden_layer_sizes=(4,), max_iter=2), X[:, 0])):
+            est.fit(X, y)
+            path = tmp_path / f"{type(est).__name__}.xpnet"
+            est.save(path)
+            arrays, meta = container.load(path)
+            meta = {k: v for k, v in meta.items() if k not in ("format", "format_version")}
+            for key in ("tf32", "init", "distributed", "class_weight", "loss"):
+                meta["params"].pop(key, None)
+            container.save(path, arrays, meta)
+            back = xpnet.load(path)
+            assert back.get_params()["init"] == "he" and back.get_params()["tf32"] is False
+            np.testing.assert_array_equal(back.predict(X), est.predict(X))

@@ -19,8 +19,13 @@ from xpnet.core.activations import HIDDEN_ACTIVATIONS
 from xpnet.core.optimizers import SCHEDULES
 from xpnet.io import container as serialization
 
-__all__ = ["BIT_GENERATORS", "classes_from_json", "classes_to_json", "problem", "to_json",
-           "validate"]
+__all__ = ["BIT_GENERATORS", "LATER_PARAMS", "classes_from_json", "classes_to_json", "problem",
+           "to_json", "validate"]
+
+#: Parameters added after the first files were written, with the value that the models in
+#: files without them were made with (He initialisation was the default before "init").
+LATER_PARAMS = {"tf32": False, "init": "he", "distributed": None, "class_weight": None,
+                "loss": "squared_error"}
 
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
@@ -270,7 +275,11 @@ def _check_estimator(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) 
     if not isinstance(name, str) or name not in _ESTIMATORS:
         _bad("estimator", name, " or ".join(map(repr, _ESTIMATORS)))
     schema = _ESTIMATOR_PARAMS[name]
-    params = _object("params", meta["params"], tuple(schema))
+    if not isinstance(meta["params"], dict):
+        _bad("params", meta["params"], "an object")
+    # files written before a parameter existed: it takes the value their model was made with
+    given = {**{k: v for k, v in LATER_PARAMS.items() if k in schema}, **meta["params"]}
+    params = _object("params", given, tuple(schema))
     for key, check in schema.items():
         check(f"params.{key}", params[key])
     dims = meta["layer_dims"]

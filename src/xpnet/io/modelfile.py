@@ -32,7 +32,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from xpnet.io import container as serialization
-from xpnet.io.metadata import classes_from_json, classes_to_json, problem, to_json, validate
+from xpnet.io.metadata import (LATER_PARAMS, classes_from_json, classes_to_json, problem,
+                               to_json, validate)
 from xpnet.backends import Backend, BackendError, get_backend, to_numpy
 from xpnet.core.optimizers import LearningRateSchedule, Optimizer
 from xpnet.training.host_random import HostRandom
@@ -381,7 +382,7 @@ def load_estimator(path: str | os.PathLike, classes: Mapping[str, type], backend
         raise serialization.ModelFileError(
             f"model file {os.fspath(path)!r} holds a {meta['estimator']!r}; xpnet.load reads "
             f"{', '.join(classes)}")
-    params = _params_from_json(meta["params"])
+    params = {**LATER_PARAMS, **_params_from_json(meta["params"])}
     valid = set(cls().get_params())
     est = cls(**{k: v for k, v in params.items() if k in valid})
     if backend is not None:
