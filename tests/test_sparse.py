@@ -108,3 +108,17 @@ def test_bad_sparse_input_is_refused():
     est = _quiet(MLPClassifier((4,), max_iter=1).fit, sp.csr_matrix(X), y)
     with pytest.raises(ValueError, match="features"):
         est.predict(sp.csr_matrix(X[:, :5]))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "array_api_strict"])
+def test_dense_rows_sends_csr_and_densifies_on_the_device(backend):
+    """Backend.dense_rows: the same dense block whatever the route (torch builds a sparse CSR
+    tensor on its device and makes it dense there)."""
+    if not usable(backend)[0]:
+        pytest.skip(f"{backend} not usable")
+    X, _ = _data(n=20, d=7)
+    be = xpnet.get_backend(backend)
+    got = be.dense_rows(sp.csr_matrix(X[3:11]))
+    assert xpnet.backend_of(got) == be
+    np.testing.assert_array_equal(xpnet.to_numpy(got), X[3:11])
+    np.testing.assert_array_equal(xpnet.to_numpy(be.dense_rows(X[3:11])), X[3:11])

@@ -158,6 +158,14 @@ class Backend:
         """Move ``x`` (NumPy, a Python sequence, or any backend's array) to this backend/device."""
         raise NotImplementedError
 
+    def dense_rows(self, block: Any) -> Any:
+        """A block of rows of a host array as a dense C-ordered array on this backend: NumPy
+        as is; SciPy sparse made dense here (backends that can build a sparse array on their
+        device override this to send the CSR parts and make it dense there)."""
+        if hasattr(block, "tocsr"):
+            block = block.toarray()
+        return self.asarray(np.ascontiguousarray(block))
+
     @staticmethod
     def to_numpy(x: Any) -> np.ndarray:
         """A NumPy copy (or view) of one of this library's arrays, on the host."""

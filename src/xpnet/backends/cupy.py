@@ -53,6 +53,20 @@ class CupyBackend(Backend):
 
         return xp
 
+    def dense_rows(self, block: Any) -> Any:
+        """A SciPy sparse block goes to the GPU as CSR (its stored entries only) and is made
+        dense there (cupyx.scipy.sparse)."""
+        if not hasattr(block, "tocsr"):
+            return super().dense_rows(block)
+        import cupy
+        import cupyx.scipy.sparse as cusparse
+
+        csr = block.tocsr()
+        with cupy.cuda.Device(self.device):
+            gpu = cusparse.csr_matrix((cupy.asarray(csr.data), cupy.asarray(csr.indices),
+                                       cupy.asarray(csr.indptr)), shape=csr.shape)
+            return cupy.ascontiguousarray(gpu.toarray())
+
     def free_memory(self) -> int | None:
         """The driver's free bytes plus what CuPy's memory pool holds unused."""
         import cupy

@@ -131,6 +131,19 @@ class TorchBackend(Backend):
             dtype = getattr(torch, np.dtype(dtype).name)
         return torch.as_tensor(x, dtype=dtype, device=self.device)
 
+    def dense_rows(self, block: Any) -> Any:
+        """A SciPy sparse block goes to the device as CSR (values, column indices, row
+        pointers: its stored entries only) and is made dense there."""
+        if not hasattr(block, "tocsr"):
+            return super().dense_rows(block)
+        import torch
+
+        csr = block.tocsr()
+        parts = (torch.as_tensor(csr.indptr.astype(np.int64), device=self.device),
+                 torch.as_tensor(csr.indices.astype(np.int64), device=self.device),
+                 torch.as_tensor(csr.data, device=self.device))
+        return torch.sparse_csr_tensor(*parts, size=csr.shape).to_dense()
+
     @staticmethod
     def to_numpy(x: Any) -> np.ndarray:
         return x.detach().cpu().numpy()

@@ -18,7 +18,7 @@ from xpnet.estimators.sklearn_base import BaseEstimator, NotFittedError
 from xpnet.backends import device_context, to_numpy
 from xpnet.estimators.fitting import FittingMixin
 from xpnet.training.inference import predict_in_chunks
-from xpnet.training.streaming import dense, is_sparse
+from xpnet.training.streaming import is_sparse
 from xpnet.estimators.feature_names import check_feature_names
 from xpnet.estimators.inputs import check_X, is_backend_array
 
@@ -189,7 +189,7 @@ class BaseMLP(FittingMixin, BaseEstimator):
                      estimator=type(self).__name__)
         upload = None
         if is_sparse(Xd):  # rows made dense and uploaded one block at a time
-            upload = lambda block: net.backend.asarray(dense(block))  # noqa: E731
+            upload = net.backend.dense_rows
         with device_context(net.backend), net.backend.matmul_precision(self.tf32 is True), \
                 np.errstate(over="ignore", invalid="ignore"):
             out = predict_in_chunks(net.W, net.b, net.g, net.backend, Xd, finish,

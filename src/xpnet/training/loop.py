@@ -43,7 +43,7 @@ from xpnet.training.distributed import EXTRA_SLOTS
 from xpnet.training.host_random import HostRandom
 from xpnet.training.network import Network
 from xpnet.training.progress import Progress, Settings, memory_estimate, out_of_memory
-from xpnet.training.streaming import dense, host_batches, host_rows, is_sparse
+from xpnet.training.streaming import host_batches, host_rows, is_sparse
 from xpnet.training.validation import ShardedValidation, ValidationPass
 
 __all__ = ["Trainer"]
@@ -205,14 +205,14 @@ class Trainer:
         total = None
         done = 0
         if is_sparse(X):  # data parallel on a sparse shard: each batch's rows made dense
-            upload = net.backend.asarray
-            batches = ((a, z, upload(dense(X[a:z] if host_order is None
-                                           else host_rows(X, host_order[a:z]))))
+            upload = net.backend.dense_rows
+            batches = ((a, z, upload(X[a:z] if host_order is None
+                                     else host_rows(X, host_order[a:z])))
                        for a, z, _ in spans)
         elif self.stream_rows is None:
             batches = ((a, z, X[a:z, :]) for a, z, _ in spans)
         else:  # X on the host: uploaded a chunk of batches at a time
-            batches = host_batches(X, host_order, self.stream_rows, bs, net.backend.asarray)
+            batches = host_batches(X, host_order, self.stream_rows, bs, net.backend.dense_rows)
         steps = self._batch_bar(len(spans)) if s.verbose >= 2 and not check_each else None
         for start, stop, Xrows in batches:
             if steps is not None:  # counts batches only: no read from the device

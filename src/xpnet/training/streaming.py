@@ -10,8 +10,9 @@ then contiguous slices), so a streamed fit gives the same parameters, bit for bi
 n[L], small next to X) is on the device and permuted there once per epoch, as before.
 
 A sparse X (SciPy CSR) is always streamed, on every backend: each chunk's rows are taken from
-the CSR matrix and made dense just before the upload, so memory holds one dense chunk, never
-the dense X.
+the CSR matrix and sent as CSR, then made dense on the device where the backend can
+(``Backend.dense_rows``: torch, CuPy) or just before the upload (NumPy), so memory holds one
+dense chunk, never the dense X.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from typing import Any, Iterator
 
 import numpy as np
 
-__all__ = ["SPARSE_CHUNK_BYTES", "STREAM_SHARE", "chunk_rows", "dense", "host_batches",
-           "host_rows", "is_sparse", "should_stream"]
+__all__ = ["SPARSE_CHUNK_BYTES", "STREAM_SHARE", "chunk_rows", "host_batches", "host_rows",
+           "is_sparse", "should_stream"]
 
 #: The dense size of one chunk of a sparse X (rows x n[0] x itemsize).
 SPARSE_CHUNK_BYTES = 64 * 2**20
+#: Stream when X would take more than this share of the device's free memory.
+STREAM_SHARE = 0.5
 
 
 def is_sparse(X: Any) -> bool:
@@ -35,14 +38,6 @@ def is_sparse(X: Any) -> bool:
 def host_rows(X: Any, idx: Any) -> Any:
     """X[idx] for a host X: NumPy's take, or a CSR matrix's row indexing (stays sparse)."""
     return X[np.asarray(idx)] if is_sparse(X) else np.take(X, idx, axis=0)
-
-
-def dense(block: Any) -> np.ndarray:
-    """A C-ordered NumPy array of a block of rows (a sparse block made dense)."""
-    return np.ascontiguousarray(block.toarray() if is_sparse(block) else block)
-
-#: Stream when X would take more than this share of the device's free memory.
-STREAM_SHARE = 0.5
 
 
 def should_stream(x_bytes: int, free_bytes: int | None) -> bool:
@@ -62,15 +57,16 @@ def host_batches(X: np.ndarray, order: np.ndarray | None, rows: int, batch_size:
                  upload: Any) -> Iterator[tuple[int, int, Any]]:
     """(start, stop, X[order][start:stop] on the device) for consecutive batches.
 
-    X (n, n[0]) is a host array (NumPy, or SciPy CSR); ``order`` the epoch's permutation (None: the rows in order);
-    ``upload`` copies a host array to the device. Each chunk of ``rows`` rows (a multiple of
+    X (n, n[0]) is a host array (NumPy, or SciPy CSR); ``order`` the epoch's permutation
+    (None: the rows in order); ``upload`` copies a host block (NumPy, or SciPy sparse:
+    ``Backend.dense_rows``) to the device, dense. Each chunk of ``rows`` rows (a multiple of
     ``batch_size``) is gathered on the host and uploaded once; its batches are views of it.
     """
     n = int(X.shape[0])
     for c0 in range(0, n, rows):
         c1 = min(c0 + rows, n)
         block = X[c0:c1] if order is None else host_rows(X, order[c0:c1])
-        Xc = upload(dense(block))
+        Xc = upload(block)
         del block
         for start in range(c0, c1, batch_size):
             stop = min(start + batch_size, c1)

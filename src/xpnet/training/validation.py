@@ -25,7 +25,7 @@ from xpnet.backends import to_numpy
 from xpnet.core.forward import forward
 from xpnet.core.losses import OUTPUT_COST, PER_EXAMPLE
 from xpnet.training.inference import DEFAULT_MAX_BYTES, chunk_rows_for, itemsize
-from xpnet.training.streaming import dense, is_sparse
+from xpnet.training.streaming import is_sparse
 
 __all__ = ["ShardedValidation", "ValidationPass", "block_hits"]
 
@@ -64,7 +64,7 @@ class ValidationPass:
         self.xp, self.kernels = backend.xp, kernels
         self.loss_scale = float(loss_scale)
         on_host = (isinstance(X, np.ndarray) and backend.name != "numpy") or is_sparse(X)
-        self._upload = (lambda block: backend.asarray(dense(block))) if on_host else None
+        self._upload = backend.dense_rows if on_host else None
         self.n = int(X.shape[0])
         if chunk_rows is None:
             size = np.dtype(X.dtype).itemsize if on_host else itemsize(self.xp, X.dtype)
