@@ -19,7 +19,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from xpnet.backends.cupy_sources import ELEMENTWISE, HIDDEN, kernel_name
+from xpnet.backends.cupy_sources import COLUMN, ELEMENTWISE, HIDDEN, column_source, kernel_name
 from xpnet.core.activations import ACTIVATIONS, activation_backward
 from xpnet.core.kernels import Kernels, adam_step_size
 from xpnet.core.random import dropout_mask, dropout_threshold
@@ -60,7 +60,12 @@ def _bind(params: list[tuple[str, str, bool]]) -> str:
 
 def _host_source() -> str:
     parts = ["#include <cmath>", "using std::exp; using std::tanh; using std::fabs; "
-             "using std::sqrt;"]
+             "using std::sqrt; using std::log;"]
+    for key, (params, body) in COLUMN.items():  # the thread per column becomes a loop
+        for T in ("float", "double"):
+            sig = params.replace("T*", T + "*").replace("T ", T + " ")
+            parts.append(f'extern "C" void {kernel_name(key)}_{T}({sig}) {{ typedef {T} T; '
+                         f"for (int j = 0; j < m; ++j) {{ {body} }} }}")
     for key, (_, _, body) in ELEMENTWISE.items():
         for T in ("float", "double"):
             params, sig = _signature(key, T)
@@ -121,6 +126,7 @@ def test_every_kernel_is_checked():
     checked = ({f"bias_{g}" for g in HIDDEN} | {f"backward_{g}" for g in HIDDEN}
                | {"dropout_mask", "output_delta", "sgd", "momentum", "nesterov", "adam"})
     assert set(ELEMENTWISE) == checked
+    assert set(COLUMN) == {"softmax_xent"}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -191,7 +197,7 @@ def test_updates_over_three_steps(lib, dtype, rule):
 
 
 def _cuda_source() -> str:
-    parts = []
+    parts = [column_source(key, T) for key in COLUMN for T in ("float", "double")]
     for key, (_, _, body) in ELEMENTWISE.items():
         params, sig = _signature(key, "T")
         name = kernel_name(key)
@@ -217,3 +223,25 @@ def test_bodies_compile_as_cuda(tmp_path):
     r = subprocess.run([NVCC, "-c", "-arch=sm_90", str(src), "-o", str(tmp_path / "k.o")],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, f"nvcc rejects the kernels:\n{r.stderr[-3000:]}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_cross_entropy_column_kernel(lib, dtype):
+    """S = sum_j S_j and dZ[L] against the portable output_loss_delta; Y a transposed view (as
+    the training loop passes it), Z with large logits."""
+    n, m = 4, 9
+    Z = (_rng(20, n, m) * 10).astype(dtype)
+    Y = np.eye(n)[np.random.default_rng(21).integers(0, n, m)].astype(dtype).copy().T
+    assert not Y.flags.c_contiguous  # a view of (m, n) rows
+    T = "float" if dtype == "float32" else "double"
+    fn = getattr(lib, f"{kernel_name('softmax_xent')}_{T}")
+    fn.restype = None
+    dZ, S = np.zeros((n, m), dtype), np.zeros(m, dtype)
+    isz = np.dtype(dtype).itemsize
+    ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
+    fn(ptr(Z), ctypes.c_longlong(Z.strides[0] // isz), ctypes.c_longlong(Z.strides[1] // isz),
+       ptr(Y), ctypes.c_longlong(Y.strides[0] // isz), ctypes.c_longlong(Y.strides[1] // isz),
+       ptr(dZ), ptr(S), ctypes.c_int(n), ctypes.c_int(m), ctypes.c_double(1.0 / m))
+    want_S, want_dZ = PORTABLE.output_loss_delta(Z, Y, "softmax", xp=np, ws=None)
+    _close(S.sum(), want_S, dtype, "S")
+    _close(dZ, want_dZ, dtype, "dZ")

@@ -9,6 +9,7 @@ the portable kernel on a GPU; ``tests/test_cupy_sources.py`` checks the CUDA bod
 * dZ[l] = dA[l] * g'(Z[l]): one kernel;
 * dW[l] = dZ[l] A[l-1]^T and db[l] = sum_i dZ[l], written by cuBLAS and a reduction straight
   into the flat gradient buffer (``out=``);
+* softmax + cross-entropy + dZ[L]: one kernel (a thread per column) and one sum;
 * D[l] = [U < T] / keep: the counter-based generator of :mod:`xpnet.core.random` in one kernel
   (no int64 temporaries);
 * SGD, momentum, Nesterov and Adam: one kernel over the whole flat parameter buffer.
@@ -24,8 +25,9 @@ from functools import lru_cache
 from typing import Any, Sequence
 
 import cupy
+import numpy as np
 
-from xpnet.backends.cupy_sources import ELEMENTWISE, HIDDEN, kernel_name
+from xpnet.backends.cupy_sources import ELEMENTWISE, HIDDEN, column_source, kernel_name
 from xpnet.core.kernels import Kernels
 from xpnet.core.random import dropout_threshold
 
@@ -37,6 +39,12 @@ def _kernel(key: str) -> Any:
     """``ELEMENTWISE[key]`` as a ``cupy.ElementwiseKernel`` (compiled by NVRTC on first use)."""
     in_params, out_params, body = ELEMENTWISE[key]
     return cupy.ElementwiseKernel(in_params, out_params, body, kernel_name(key))
+
+
+@lru_cache(maxsize=None)
+def _column(key: str, T: str) -> Any:
+    """``COLUMN[key]`` for ``T`` as a ``cupy.RawKernel`` (one thread per column)."""
+    return cupy.RawKernel(column_source(key, T), f"{kernel_name(key)}_{T}")
 
 
 class CupyKernels(Kernels):
@@ -64,10 +72,32 @@ class CupyKernels(Kernels):
         return D
 
     # ------------------------------------------------------------------ output layer
+    def output_loss_delta(self, ZL: Any, Y: Any, g: str, *, xp: Any, ws: Any
+                          ) -> tuple[Any, Any]:
+        if g != "softmax":
+            return super().output_loss_delta(ZL, Y, g, xp=xp, ws=ws)
+        # S = sum_j S_j and dZ[L] from one kernel (a thread per column) and one sum
+        n, m = ZL.shape
+        T = "float" if ZL.dtype == cupy.float32 else "double"
+        isz = ZL.dtype.itemsize
+        dZ = cupy.empty((n, m), dtype=ZL.dtype)
+        S = cupy.empty(m, dtype=ZL.dtype)
+        threads = 128
+        _column("softmax_xent", T)(
+            ((m + threads - 1) // threads,), (threads,),
+            (ZL, ZL.strides[0] // isz, ZL.strides[1] // isz, Y, Y.strides[0] // isz,
+             Y.strides[1] // isz, dZ, S, np.int32(n), np.int32(m), np.float64(1.0 / m)))
+        return cupy.sum(S), dZ
+
     def output_delta(self, AL: Any, Y: Any, *, xp: Any, ws: Any) -> Any:
         dZ = cupy.empty_like(AL)
         _kernel("output_delta")(AL, Y, 1.0 / AL.shape[1], dZ)
         return dZ
+
+    def accumulate(self, total: Any, x: Any, scale: float, *, xp: Any) -> Any:
+        if scale == 1.0:  # the loss sum: one launch, not two
+            return x if total is None else total + x
+        return super().accumulate(total, x, scale, xp=xp)
 
     # ------------------------------------------------------------------ backward
     def weight_grads(self, dZ: Any, A_prev: Any, *, xp: Any, ws: Any, l: int,

@@ -16,8 +16,8 @@ same names exist in CUDA's device math library and in ``<cmath>``.
 
 from __future__ import annotations
 
-__all__ = ["ACTIVATION", "BIAS_ACTIVATION", "DERIVATIVE", "ELEMENTWISE", "HIDDEN", "MIX32",
-           "kernel_name"]
+__all__ = ["ACTIVATION", "BIAS_ACTIVATION", "COLUMN", "DERIVATIVE", "ELEMENTWISE", "HIDDEN",
+           "MIX32", "column_source", "kernel_name"]
 
 # A = g(Z) as a C statement, for the hidden activations (sigmoid without overflow: E <= 1)
 ACTIVATION = {
@@ -78,3 +78,35 @@ ELEMENTWISE: dict[str, tuple[str, str, str]] = {
 def kernel_name(key: str) -> str:
     """The CUDA function name of ``ELEMENTWISE[key]``."""
     return f"xpnet_{key}"
+
+
+# --------------------------------------------------------------------------- one thread a column
+# Kernels over the m columns of an (n, m) output layer, one thread per column j (n is small:
+# the classes). ``params``: C parameters with T for the float type; ``body``: C statements
+# using j. Arrays are addressed with their strides in elements (Y is a transposed view).
+COLUMN: dict[str, tuple[str, str]] = {
+    # S_j = sum_k y_kj (lse_j - z_kj);  dZ[L]_kj = (softmax(z_j)_k - y_kj) / m
+    # (lse_j = max_k z_kj + log sum_k exp(z_kj - max): cross-entropy and its delta, fused)
+    "softmax_xent": (
+        "const T* Z, long long zs0, long long zs1, const T* Y, long long ys0, long long ys1, "
+        "T* dZ, T* S, int n, int m, double inv_m",
+        "T mx = Z[j * zs1]; "
+        "for (int k = 1; k < n; ++k) { T z = Z[k * zs0 + j * zs1]; mx = z > mx ? z : mx; } "
+        "T s = (T)0; "
+        "for (int k = 0; k < n; ++k) s += exp(Z[k * zs0 + j * zs1] - mx); "
+        "T lse = mx + log(s); T loss = (T)0; "
+        "for (int k = 0; k < n; ++k) { "
+        "  T z = Z[k * zs0 + j * zs1]; T y = Y[k * ys0 + j * ys1]; "
+        "  loss += y * (lse - z); "
+        "  dZ[(long long)k * m + j] = (exp(z - mx) / s - y) * (T)inv_m; } "
+        "S[j] = loss;"),
+}
+
+
+def column_source(key: str, T: str) -> str:
+    """The CUDA source of ``COLUMN[key]`` for float type ``T`` ("float" or "double")."""
+    params, body = COLUMN[key]
+    return (f'extern "C" __global__ void {kernel_name(key)}_{T}('
+            f'{params.replace("T*", T + "*").replace("T ", T + " ")}) {{ '
+            f"typedef {T} T; int j = blockIdx.x * blockDim.x + threadIdx.x; if (j >= m) return; "
+            f"{body} }}")
