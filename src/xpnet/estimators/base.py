@@ -37,48 +37,12 @@ class BaseMLP(FittingMixin, BaseEstimator):
     # big for the device; set on an instance to force streaming, e.g. in tests)
     _stream_rows: int | None = None
 
-    def __init__(self, hidden_layer_sizes: Any = (100,), activation: Any = "relu", *,
-                 solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
-                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
-                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
-                 random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
-                 warm_start: bool = False, momentum: float = 0.9,
-                 nesterovs_momentum: bool = True, early_stopping: bool = False,
-                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-8, n_iter_no_change: int = 10, backend: str = "auto",
-                 device: Any = None, dtype: str = "float32", dropout: Any = 0.0,
-                 clip_norm: float | None = None, tf32: bool = False, init: str = "glorot",
-                 distributed: Any = None) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.backend = backend
-        self.device = device
-        self.dtype = dtype
-        self.dropout = dropout
-        self.clip_norm = clip_norm
-        self.tf32 = tf32
-        self.init = init
-        self.distributed = distributed
+    def _store(self, params: dict[str, Any]) -> None:
+        """Each ``__init__`` argument as the attribute of its name (scikit-learn: no logic in
+        ``__init__``; checked at fit by :mod:`xpnet.estimators.params`)."""
+        for name, value in params.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
 
     # ------------------------------------------------------------------ what users see
     def __sklearn_tags__(self) -> Any:

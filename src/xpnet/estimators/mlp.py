@@ -57,17 +57,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  device: Any = None, dtype: str = "float32", dropout: Any = 0.0,
                  clip_norm: float | None = None, tf32: bool = False, init: str = "glorot",
                  distributed: Any = None, class_weight: Any = None) -> None:
-        super().__init__(
-            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
-            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
-            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
-            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, backend=backend,
-            device=device, dtype=dtype, dropout=dropout, clip_norm=clip_norm, tf32=tf32,
-            init=init, distributed=distributed)
-        self.class_weight = class_weight
+        self._store(locals())
 
     def _target(self, y: Any, n: int, be: Backend, cfg: Config, first: bool,
                 incremental: bool, classes: Any) -> Target:
@@ -196,17 +186,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  device: Any = None, dtype: str = "float32", dropout: Any = 0.0,
                  clip_norm: float | None = None, tf32: bool = False, init: str = "glorot",
                  distributed: Any = None) -> None:
-        self.loss = loss
-        super().__init__(
-            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
-            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
-            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
-            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, backend=backend,
-            device=device, dtype=dtype, dropout=dropout, clip_norm=clip_norm, tf32=tf32,
-            init=init, distributed=distributed)
+        self._store(locals())
 
     def _target(self, y: Any, n: int, be: Backend, cfg: Config, first: bool,
                 incremental: bool, classes: Any) -> Target:
