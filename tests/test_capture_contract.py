@@ -12,7 +12,7 @@ tensor replaced by its shape and dtype) while ``Trainer._epoch`` or ``Trainer._e
 runs (the epoch's device work: its uploads and gathers, the batch loop, the one read).
 Host-to-device copies do not reach the dispatcher on CPU tensors, so ``torch.as_tensor`` /
 ``torch.asarray`` are counted at the Python API, as ``benchmarks/count_ops.py`` does, and
-flagged when they happen inside ``Trainer._step`` (a step). The real classes run; the
+flagged when they happen inside a step (``Step.__call__``). The real classes run; the
 wrappers only record.
 """
 
@@ -26,11 +26,22 @@ import pytest
 
 torch = pytest.importorskip("torch")
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
+from torch.utils._pytree import tree_leaves  # noqa: E402
 
 import xpnet  # noqa: E402
 from xpnet.training.loop import Trainer  # noqa: E402
+from xpnet.training.step import Step  # noqa: E402
 
 EPOCHS = 3
+ALLOCATIONS = ("aten.empty", "aten.new_empty")  # a workspace buffer made on first use
+
+
+def _same(a: list, b: list, what: str) -> None:
+    first = next((i for i, (p, q) in enumerate(zip(a, b)) if p != q), None)
+    assert len(a) == len(b) and first is None, (
+        f"{what}: differs at call {first if first is not None else min(len(a), len(b))}: "
+        f"{a[first] if first is not None else len(a)} vs "
+        f"{b[first] if first is not None else len(b)}")
 
 
 def _arg(a):
@@ -53,20 +64,29 @@ class Recorder(TorchDispatchMode):
         self.in_step = False
         self.calls: list[tuple] = []
         self.step_reads: list[str] = []
+        self.step_allocations: list[tuple] = []  # (call, op, shape): new arrays in a step
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
         if self.on:
             name = str(func)
             self.calls.append((name, _arg(args), _arg(kwargs or {})))
             if self.in_step and "_local_scalar_dense" in name:
                 self.step_reads.append(name)
-        return func(*args, **(kwargs or {}))
+            if self.in_step:
+                given = {t.untyped_storage().data_ptr() for t in tree_leaves((args, kwargs))
+                         if isinstance(t, torch.Tensor)}
+                for t in tree_leaves(out):
+                    if isinstance(t, torch.Tensor) and t.numel() > 1 \
+                            and t.untyped_storage().data_ptr() not in given:
+                        self.step_allocations.append((len(self.calls), name, tuple(t.shape)))
+        return out
 
 
 @contextlib.contextmanager
 def recording(rec: Recorder, uploads: list[tuple[int, bool]]):
     """Instrument the real Trainer and torch's host->device entry points (restored after)."""
-    epoch, read, step = Trainer._epoch, Trainer._epoch_read, Trainer._step
+    epoch, read, step = Trainer._epoch, Trainer._epoch_read, Step.__call__
     as_tensor, asarray = torch.as_tensor, torch.asarray
     marks: list[int] = []
 
@@ -95,13 +115,14 @@ def recording(rec: Recorder, uploads: list[tuple[int, bool]]):
             return f(data, *a, **k)
         return wrapped
 
-    Trainer._epoch, Trainer._epoch_read, Trainer._step = on(epoch, mark=True), on(read), in_step
+    Trainer._epoch, Trainer._epoch_read = on(epoch, mark=True), on(read)
+    Step.__call__ = in_step
     torch.as_tensor, torch.asarray = h2d(as_tensor), h2d(asarray)
     try:
         with rec:
             yield marks
     finally:
-        Trainer._epoch, Trainer._epoch_read, Trainer._step = epoch, read, step
+        Trainer._epoch, Trainer._epoch_read, Step.__call__ = epoch, read, step
         torch.as_tensor, torch.asarray = as_tensor, asarray
 
 
@@ -131,11 +152,9 @@ CONFIGS = {
 }
 
 
-@pytest.mark.parametrize("name", list(CONFIGS))
-def test_consecutive_epochs_issue_identical_calls(name):
-    """Every epoch of a fit issues the same device calls with the same non-tensor arguments,
-    with no host read and no upload inside a step (72 rows, batches of 16: 4 full steps and
-    a partial one per epoch)."""
+def _fit(name: str):
+    """Fit CONFIGS[name] for EPOCHS epochs under the recorder: (estimator, recorder, uploads,
+    epoch marks)."""
     cfg = dict(CONFIGS[name])
     fit_kw = cfg.pop("fit", {})
     kind = cfg.pop("kind", "classification")
@@ -153,20 +172,46 @@ def test_consecutive_epochs_issue_identical_calls(name):
         warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter
         with recording(rec, uploads) as marks:
             est.fit(X, y, **kw)
+    return est, rec, uploads, marks
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_consecutive_epochs_issue_identical_calls(name):
+    """Every epoch of a fit issues the same device calls with the same non-tensor arguments,
+    with no host read and no upload inside a step (72 rows, batches of 16: 4 full steps and
+    a partial one per epoch)."""
+    est, rec, uploads, marks = _fit(name)
     assert est.n_iter_ == EPOCHS and len(marks) == EPOCHS
     epochs = [rec.calls[a:z] for a, z in zip(marks, marks[1:] + [len(rec.calls)])]
+    # epoch 1 is the warm-up: it also allocates the step's buffers (what a capture needs done
+    # before it starts); without those allocations it is the same stream as every later epoch
+    warm = [c for c in epochs[0] if not c[0].startswith(ALLOCATIONS)]
     for e in range(1, EPOCHS):
-        first = next((i for i, (p, q) in enumerate(zip(epochs[0], epochs[e])) if p != q), None)
-        assert len(epochs[e]) == len(epochs[0]) and first is None, (
-            f"epoch {e + 1} differs from epoch 1 at call {first}: "
-            f"{epochs[0][first] if first is not None else len(epochs[0])} vs "
-            f"{epochs[e][first] if first is not None else len(epochs[e])}")
+        _same(warm, epochs[e], f"epoch {e + 1} against epoch 1 without its allocations")
+        assert not any(c[0].startswith(ALLOCATIONS) for c in epochs[e]), \
+            f"epoch {e + 1} allocates: {[c for c in epochs[e] if c[0].startswith(ALLOCATIONS)]}"
     assert rec.step_reads == [], f"host reads inside a step: {rec.step_reads}"
     assert [u for u in uploads if u[1]] == [], "uploads inside a step"
     per_epoch = [sum(1 for e, _ in uploads if e == k) for k in range(1, EPOCHS + 1)]
     assert per_epoch[0] == per_epoch[1] == per_epoch[2] <= 2, per_epoch
     # the epoch's one read: a single .item()-free copy of the stacked epoch numbers
     assert not any("_local_scalar_dense" in c[0] for c in rec.calls)
+
+
+# the step's own kernels write into its workspace; what still makes new arrays per step:
+# the portable dropout generator and masks, and the portable output layers of a regressor
+# (identity) and of binary and multilabel targets (sigmoid), which torch does not override
+ALLOCATE = {"dropout", "validation_data", "regressor+everything"}
+
+
+@pytest.mark.parametrize("name", sorted(set(CONFIGS) - ALLOCATE))
+def test_a_step_writes_into_its_own_buffers(name):
+    """After the warm-up epoch, no operation inside a step returns a new array (more than one
+    element, storage not among its inputs'): every intermediate lives in the step's
+    workspace, so a captured step replays into the same memory."""
+    _, rec, _, marks = _fit(name)
+    later = [a for a in rec.step_allocations if a[0] >= marks[1]]  # after the warm-up epoch
+    assert later == [], f"{len(later)} new arrays in {(EPOCHS - 1) * 5} steps: {later[:6]}"
 
 
 def test_the_recorder_sees_a_python_scalar_that_changes():

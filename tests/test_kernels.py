@@ -75,6 +75,10 @@ def _cases(name: str):
         ys = {"softmax": onehot, "sigmoid": (_host(8, n, m) > 0) * 1.0, "identity": _host(9, n, m),
               "exp": np.floor(np.abs(_host(10, n, m)) * 2)}
         return [((Z, ys[g], g), {}) for g in OUTS]
+    if name == "weighted_loss_delta":
+        w = np.random.default_rng(19).uniform(0.1, 2.0, (1, m))
+        ys = {"softmax": onehot, "sigmoid": (_host(8, n, m) > 0) * 1.0, "identity": _host(9, n, m)}
+        return [((Z, ys[g], g, w / w.sum()), {}) for g in ys]
     if name == "output_delta":
         return [((np.abs(Z) / 3, onehot), {})]
     if name == "cost":

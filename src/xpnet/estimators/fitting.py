@@ -153,6 +153,7 @@ class FittingMixin:
         train_idx, val_idx, best = state["train_idx"], state["val_idx"], state["best"]
         X_train, Y_train, X_val, Y_val = train_and_validation(be, Xd, target.Y, val,
                                                                train_idx, val_idx)
+        Xd = None  # the split's rows are their own arrays: X is not kept on the device twice
         sw_train, sw_val = sw, None
         if sw is not None and val is None and val_idx is not None:  # the split's rows' weights
             sw_train, sw_val = sw[train_idx], sw[val_idx]

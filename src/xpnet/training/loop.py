@@ -38,15 +38,13 @@ import numpy as np
 
 from xpnet.backends import device_context, is_out_of_memory, to_numpy
 from xpnet.core.optim import LearningRateSchedule, Optimizer
-from xpnet.core.params import ParamBuffer
-from xpnet.core.step import train_step
 from xpnet.errors import DeviceMemoryError, DistributedError, DivergenceError
-from xpnet.training.distributed import EXTRA_SLOTS
 from xpnet.training.host_random import HostRandom
 from xpnet.training.network import Network
 from xpnet.training.progress import Progress, Settings, memory_estimate, out_of_memory
+from xpnet.training.step import Step
 from xpnet.training.step_table import StepTable
-from xpnet.training.streaming import host_batches, host_rows, is_sparse
+from xpnet.training.data import DataSource
 from xpnet.training.validation import ShardedValidation, ValidationPass
 
 __all__ = ["Trainer"]
@@ -145,28 +143,11 @@ class Trainer:
             raise ValueError(f"order has {self.order.shape[0]} rows; the data has {self.n}")
         # X on the host while the network is on a device: streamed in chunks of this many rows
         self.stream_rows: int | None = stream_rows
+        self.data = DataSource(X, net.backend, stream_rows)  # where X lives, decided once
         self._interrupt = _InterruptFlag()
-        self._ws: Any = None     # the kernels' workspace, held while run() runs
-        self._grads: Any = None  # dW[l], db[l]: a ParamBuffer of theta's layout
+        self.step: Step | None = None  # built by run(): buffers, workspace, accumulator
 
     # ---------------------------------------------------------------- one step, one epoch
-    def _step(self, Xb: Any, Yb: Any, k: int, table: StepTable, weights: Any = None,
-              global_m: int | None = None) -> Any:
-        """Step k of the epoch on the batch Xb (n[0], m), Yb (n[L], m): returns S = m J_B.
-        Every per-step number comes from ``table`` (0-d device arrays)."""
-        s, net = self.settings, self.net
-        keep = keys = None
-        if s.dropout and table.has_keys:
-            keep = [1.0 - r for r in s.dropout]
-            keys = partial(table.keys, k)
-        return train_step(Xb, Yb, net.theta, self._grads, net.g, self.optimizer,
-                          xp=net.backend.xp, kernels=net.kernels,
-                          scalars=table.optimizer_scalars(k), ws=self._ws, l2=s.alpha,
-                          clip_norm=s.clip_norm, keep=keep, keys=keys,
-                          loss_scale=s.loss_scale, weights=weights, l2_scale=table.l2(k),
-                          reduce=None if self.plan is None else self.plan.reduce,
-                          global_m=global_m)
-
     def _epoch(self, check_each: bool = False) -> tuple[Any, int, int | None]:
         """Run one epoch: (sum of m_B J_B on the device, batches done, first bad batch or None).
 
@@ -174,8 +155,9 @@ class Trainer:
         batch and stops before the first step whose loss or result is not finite.
         """
         net, xp, s = self.net, self.net.backend.xp, self.settings
-        K, ws = net.kernels, self._ws
-        X, Y, n, bs = self.X, self.Y, self.n, s.batch_size
+        step = self.step
+        K, ws = net.kernels, step.ws
+        Y, n, bs = self.Y, self.n, s.batch_size
         host_order = None
         if s.shuffle:
             self.order = host_order = self.order[self.rng.permutation(n)]
@@ -186,22 +168,12 @@ class Trainer:
             spans = plan.batches(n)
         seed = self.rng.seed63() if s.dropout else None
         table = self._table(spans, host_order, seed)  # the epoch's uploads, before the loop
-        if table.order is not None:  # permuted once; every batch is then a contiguous slice
-            if self.stream_rows is None and not is_sparse(X):
-                X = K.take_rows(X, table.order, xp=xp, ws=ws, role="X")
+        if table.order is not None:
             Y = K.take_rows(Y, table.order, xp=xp, ws=ws, role="Y")
-        total = self._total
-        total[...] = 0.0
+        step.start_epoch()
+        total = step.total
         done = 0
-        if is_sparse(X):  # data parallel on a sparse shard: each batch's rows made dense
-            upload = net.backend.dense_rows
-            batches = ((a, z, upload(X[a:z] if host_order is None
-                                     else host_rows(X, host_order[a:z])))
-                       for a, z, _ in spans)
-        elif self.stream_rows is None:
-            batches = ((a, z, X[a:z, :]) for a, z, _ in spans)
-        else:  # X on the host: uploaded a chunk of batches at a time
-            batches = host_batches(X, host_order, self.stream_rows, bs, net.backend.dense_rows)
+        batches = self.data.batches(spans, table.order, host_order, bs, kernels=K, ws=ws)
         steps = self._batch_bar(len(spans)) if s.verbose >= 2 and not check_each else None
         for start, stop, Xrows in batches:
             if steps is not None:  # counts batches only: no read from the device
@@ -211,7 +183,7 @@ class Trainer:
             w = None if self.sample_weight is None else table.weights(start, stop)
             if check_each:
                 before = net.copy(), self.optimizer.state_dict()
-                S = self._step(Xb, Yb, done, table, w, m_global)
+                S = step(Xb, Yb, done, table, w, m_global)
                 if not (math.isfinite(float(S)) and bool(net.all_finite())):
                     (W, b), state = before
                     net.assign(W, b)
@@ -220,7 +192,7 @@ class Trainer:
                     return total, done, done + 1
                 total += S
             else:
-                total += self._step(Xb, Yb, done, table, w, m_global)
+                total += step(Xb, Yb, done, table, w, m_global)
             done += 1
             if plan.stop_requested if plan is not None else self._interrupt.raised:
                 break  # data parallel: every rank stops after the same step
@@ -277,17 +249,7 @@ class Trainer:
         s, p, net = self.settings, self.progress, self.net
         self._dims = net.dims
         self._dtype = str(net.W[1].dtype).rsplit(".", 1)[-1]
-        self._ws = net.kernels.workspace()
-        with net.backend.device_context():
-            # the epoch's loss accumulator: one device scalar, zeroed at each epoch's start
-            self._total = net.backend.xp.zeros((), dtype=net.W[1].dtype,
-                                               device=net.backend.device)
-            if self.plan is None:
-                self._grads = net.theta.zeros_like(xp=net.backend.xp)
-            else:  # the step's one allreduce buffer: dW, db, then S and two flags
-                self._grads = ParamBuffer.zeros(net.theta.shapes, xp=net.backend.xp,
-                                                dtype=net.W[1].dtype, device=net.backend.device,
-                                                flat=True, extra=EXTRA_SLOTS)
+        self.step = Step(net, self.optimizer, s, self.plan)
         bar = None
         if s.verbose:
             bar = _progress_bar(s.max_iter if not s.incremental else p.n_iter + 1, p.n_iter,
@@ -302,10 +264,10 @@ class Trainer:
                 reason = self._run(bar)
         except BaseException as exc:
             if self.plan is not None and not isinstance(exc, DistributedError):
-                self.plan.signal_failure(self._grads)  # the other ranks stop at once
+                self.plan.signal_failure(self.step.grads)  # the other ranks stop at once
             raise
         finally:
-            self._ws = self._grads = self._total = None  # scratch goes with the call
+            self.step = None  # its buffers and workspace go with the call
             if bar is not None:
                 if reason in ("converged", "callback", "interrupted"):
                     bar.total = bar.n  # stopped early: the bar ends full, not frozen at 65%
