@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import torch
 
 from xpnet.core.kernels import Kernels
+from xpnet.core.losses import log_loss_bounds
 
 __all__ = ["TorchKernels"]
 
@@ -48,9 +49,11 @@ class TorchKernels(Kernels):
                           ) -> tuple[Any, Any]:
         if g != "softmax":
             return super().output_loss_delta(ZL, Y, g, xp=xp, ws=ws)
-        # S = -sum Y log softmax(Z);  dZ[L] = (softmax(Z) - Y) / m
+        # S = -sum Y clip(log softmax(Z)) (p clipped to [eps, 1 - eps], scikit-learn's);
+        # dZ[L] = (softmax(Z) - Y) / m
         logP = torch.log_softmax(ZL, dim=0)
-        S = torch.sum(Y * logP).neg_()
+        lo, hi = log_loss_bounds(ZL.dtype, xp=xp)
+        S = torch.sum(Y * logP.clamp(-hi, -lo)).neg_()
         dZ = torch.sub(torch.exp(logP), Y).mul_(1.0 / ZL.shape[1])
         return S, dZ
 
