@@ -21,14 +21,15 @@ import pytest
 
 from xpnet.backends.cupy_sources import COLUMN, ELEMENTWISE, HIDDEN, column_source, kernel_name
 from xpnet.core.activations import ACTIVATIONS, activation_backward
-from xpnet.core.kernels import Kernels, adam_step_size
+from xpnet.core.kernels import Kernels
+from xpnet.core.optim import adam_step_size, adam_update, momentum_update, sgd_update
 from xpnet.core.random import dropout_mask, dropout_threshold
 
 PORTABLE = Kernels()
 CXX = shutil.which("g++") or shutil.which("c++")
 NVCC = shutil.which("nvcc")
-_CTYPES = {"float64": ctypes.c_double, "uint32": ctypes.c_uint32}
-_C = {"float64": "double", "uint32": "unsigned int"}
+_CTYPES = {"float64": ctypes.c_double, "uint32": ctypes.c_uint32, "int64": ctypes.c_longlong}
+_C = {"float64": "double", "uint32": "unsigned int", "int64": "long long"}
 
 
 def _params(spec: str) -> list[tuple[str, str]]:
@@ -182,15 +183,15 @@ def test_updates_over_three_steps(lib, dtype, rule):
     for t, g in enumerate(grads, start=1):
         if rule == "sgd":
             (p,) = run(lib, "sgd", dtype, g=g, lr=0.1, p=p)
-            PORTABLE.sgd([pr], [g], 0.1, xp=np)
+            sgd_update([pr], [g], 0.1, xp=np)
         elif rule in ("momentum", "nesterov"):
             p, s1 = run(lib, rule, dtype, g=g, lr=0.1, mu=0.9, p=p, v=s1)
-            PORTABLE.momentum([pr], [g], [s1r], 0.1, 0.9, rule == "nesterov", xp=np)
+            momentum_update([pr], [g], [s1r], 0.1, 0.9, rule == "nesterov", xp=np)
         else:
             lr_t = adam_step_size(0.01, 0.9, 0.999, t)
             p, s1, s2 = run(lib, "adam", dtype, g=g, lr_t=lr_t, b1=0.9, b2=0.999, eps=1e-8,
                             p=p, m=s1, v=s2)
-            PORTABLE.adam([pr], [g], [s1r], [s2r], lr_t, 0.9, 0.999, 1e-8, xp=np)
+            adam_update([pr], [g], [s1r], [s2r], lr_t, 0.9, 0.999, 1e-8, xp=np)
     _close(p, pr, dtype, "p")
     _close(s1, s1r, dtype, "state 1")
     _close(s2, s2r, dtype, "state 2")

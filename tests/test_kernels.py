@@ -9,6 +9,7 @@ or 1e-5 (float32) — so a new override is tested without anyone writing a test.
 from __future__ import annotations
 
 import inspect
+from functools import partial
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from conftest import assert_close
 
 import xpnet
 from xpnet.core.kernels import Kernels
+from xpnet.core.optim import PORTABLE_UPDATES, update_function
 from xpnet.core.params import ParamBuffer
 
 PORTABLE = Kernels()
@@ -38,8 +40,10 @@ def test_the_torch_and_numpy_kernels_override_the_hot_path():
             "activation_backward", "output_loss_delta"} <= set(
                 overridden(xpnet.get_backend("numpy").kernels))
     if xpnet.available_backends()["torch"][0]:
-        assert {"sgd", "momentum", "adam", "accumulate", "linear"} <= set(
-            overridden(xpnet.get_backend("torch").kernels))
+        K = xpnet.get_backend("torch").kernels
+        assert {"accumulate", "linear", "clip_by_global_norm"} <= set(overridden(K))
+        assert all(update_function(u, K, None) is not None for u in UPDATES)
+    assert update_function("sgd", xpnet.get_backend("numpy").kernels, None) is not None
 
 
 def kernels_under_test(backend) -> list:
@@ -160,22 +164,40 @@ def test_every_overridden_array_kernel_matches_the_portable_one(backend, dtype, 
             assert checked > 0
 
 
+UPDATES = ("sgd", "momentum", "adam")  # the optimizers' updates: registered fast paths
+
+
+def _fast_paths(backend, base):
+    """[(what, update)] under test for ``base`` on this backend: the optimizers' registered
+    fast paths, or the kernels that override a whole-buffer kernel."""
+    if base in UPDATES:
+        return [(type(K).__name__, partial(fn, kernels=K)) for K in kernels_under_test(backend)
+                if (fn := update_function(base, K, None)) is not None]
+    return [(type(K).__name__, getattr(K, base)) for K in kernels_under_test(backend)
+            if base in overridden(K)]
+
+
+@pytest.mark.parametrize("scalar", ["host", "device"])
 @pytest.mark.parametrize("name", ["sgd", "momentum-nesterov", "momentum", "adam", "axpy",
                                   "clip_by_global_norm", "accumulate"])
 @pytest.mark.parametrize("flat", [True, False], ids=["flat", "arrays"])
-def test_every_overridden_update_matches_the_portable_one(backend, dtype, name, flat):
-    """The whole-buffer kernels (in place) on flat buffers and on separate arrays."""
+def test_every_overridden_update_matches_the_portable_one(backend, dtype, name, flat, scalar):
+    """The optimizers' fast paths and the whole-buffer kernels (in place) on flat buffers and
+    on separate arrays, with the per-step scalar (lr, lr_t, the axpy and accumulate factor)
+    as a Python float (the functional API) and as a 0-d device array (the step table's)."""
     base = name.split("-")[0]
-    found = [K for K in kernels_under_test(backend) if base in overridden(K)]
+    found = _fast_paths(backend, base)
     if not found:
-        pytest.skip(f"{type(backend.kernels).__name__} does not override {base}")
+        pytest.skip(f"{type(backend.kernels).__name__} has no fast path for {base}")
     if flat and not backend.supports_views:
         pytest.skip("no views on this backend")
-    for K in found:
-        _check_update(K, backend, dtype, name, base, flat)
+    if scalar == "device" and base == "clip_by_global_norm":
+        pytest.skip("max_norm is a constant of the fit, never a per-step scalar")
+    for what, fn in found:
+        _check_update(fn, backend, dtype, name, base, flat, scalar)
 
 
-def _check_update(K, backend, dtype, name, base, flat):
+def _check_update(fast, backend, dtype, name, base, flat, scalar):
     xp = backend.xp
     shapes = [(3, 4), (2, 3), (3, 1), (2, 1)]
 
@@ -186,26 +208,29 @@ def _check_update(K, backend, dtype, name, base, flat):
                     for i, s in enumerate(shapes)])
         return buf
 
+    def number(x):
+        return x if scalar == "host" else backend.asarray(np.asarray(x, dtype=dtype))
+
+    portable = PORTABLE_UPDATES.get(base) or getattr(PORTABLE, base)
     results = []
-    for kernels in (K, PORTABLE):
+    for fn in (fast, portable):
         P, G, S1, S2 = buffers(20), buffers(30), buffers(40), buffers(50)
         S2.assign([xp.abs(a) for a in S2.arrays])  # Adam's v >= 0
         seg = lambda B: B.segments  # noqa: E731
         out = None
         for _ in range(3):
             if base == "sgd":
-                kernels.sgd(seg(P), seg(G), 0.1, xp=xp)
+                fn(seg(P), seg(G), number(0.1), xp=xp)
             elif base == "momentum":
-                kernels.momentum(seg(P), seg(G), seg(S1), 0.1, 0.9, name.endswith("nesterov"),
-                                 xp=xp)
+                fn(seg(P), seg(G), seg(S1), number(0.1), 0.9, name.endswith("nesterov"), xp=xp)
             elif base == "adam":
-                kernels.adam(seg(P), seg(G), seg(S1), seg(S2), 0.01, 0.9, 0.999, 1e-8, xp=xp)
+                fn(seg(P), seg(G), seg(S1), seg(S2), number(0.01), 0.9, 0.999, 1e-8, xp=xp)
             elif base == "axpy":
-                kernels.axpy(seg(G), seg(P), 0.3, xp=xp)
+                fn(seg(G), seg(P), number(0.3), xp=xp)
             elif base == "clip_by_global_norm":
-                out = kernels.clip_by_global_norm(seg(G), 0.5, xp=xp)
+                out = fn(seg(G), 0.5, xp=xp)
             elif base == "accumulate":
-                out = kernels.accumulate(out, xp.sum(P.arrays[0]), 0.5, xp=xp)
+                out = fn(out, xp.sum(P.arrays[0]), number(0.5), xp=xp)
         results.append((P, G, S1, S2, out))
     (P, G, S1, S2, out), (Pr, Gr, S1r, S2r, outr) = results
     for a, b in zip(P.arrays + G.arrays + S1.arrays + S2.arrays,

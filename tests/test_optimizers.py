@@ -12,7 +12,7 @@ from conftest import assert_close
 
 import xpnet
 from xpnet.core.kernels import Kernels
-from xpnet.core.optimizers import (SCHEDULES, SGD, Adam, LearningRateSchedule, make_optimizer)
+from xpnet.core.optim import (SCHEDULES, SGD, Adam, LearningRateSchedule, make_optimizer)
 
 SHAPES = [(4, 3), (4, 1), (2, 4), (2, 1)]  # W[1], b[1], W[2], b[2]
 STEPS = 4

@@ -12,7 +12,8 @@ the portable kernel on a GPU; ``tests/test_cupy_sources.py`` checks the CUDA bod
 * softmax + cross-entropy + dZ[L]: one kernel (a thread per column) and one sum;
 * D[l] = [U < T] / keep: the counter-based generator of :mod:`xpnet.core.random` in one kernel
   (no int64 temporaries);
-* SGD, momentum, Nesterov and Adam: one kernel over the whole flat parameter buffer.
+* SGD, momentum, Nesterov and Adam: one kernel over the whole flat parameter buffer
+  (registered as the optimizers' fast paths, :mod:`xpnet.core.optim`).
 
 The bodies are in :mod:`xpnet.backends.cupy_sources`. They are switched on by the environment
 variable ``XPNET_CUPY_KERNELS=1`` until a GPU run has verified them; the CuPy backend runs the
@@ -29,9 +30,10 @@ import numpy as np
 
 from xpnet.backends.cupy_sources import ELEMENTWISE, HIDDEN, column_source, kernel_name
 from xpnet.core.kernels import Kernels
+from xpnet.core.optim.base import fast_path
 from xpnet.core.random import dropout_threshold
 
-__all__ = ["CupyKernels"]
+__all__ = ["CupyKernels", "cupy_adam", "cupy_momentum", "cupy_sgd"]
 
 
 @lru_cache(maxsize=None)
@@ -113,20 +115,38 @@ class CupyKernels(Kernels):
         _kernel(f"backward_{g}")(dA, Z, A, dZ)
         return dZ
 
-    # ------------------------------------------------------------------ optimizer updates
-    def sgd(self, params: Sequence[Any], grads: Sequence[Any], lr: float, *, xp: Any) -> None:
-        for p, g in zip(params, grads):
-            _kernel("sgd")(g, lr, p)
 
-    def momentum(self, params: Sequence[Any], grads: Sequence[Any], velocities: Sequence[Any],
-                 lr: float, mu: float, nesterov: bool, *, xp: Any) -> None:
-        k = _kernel("nesterov" if nesterov else "momentum")
-        for p, g, v in zip(params, grads, velocities):
-            k(g, lr, mu, p, v)
+# ---------------------------------------------------------------------- optimizer fast paths
+# One kernel over the whole flat buffer. lr / lr_t: a Python float, or a 0-d device array
+# (the training loop's step table), which the kernel reads as a broadcast T operand.
+@fast_path("sgd", CupyKernels)
+def cupy_sgd(params: Sequence[Any], grads: Sequence[Any], lr: Any, *, xp: Any,
+             kernels: Any = None) -> None:
+    """p := p - lr g."""
+    for p, g in zip(params, grads):
+        _kernel("sgd")(g, _scalar(lr, p), p)
 
-    def adam(self, params: Sequence[Any], grads: Sequence[Any], ms: Sequence[Any],
-             vs: Sequence[Any], lr_t: float, beta_1: float, beta_2: float, epsilon: float, *,
-             xp: Any) -> None:
-        k = _kernel("adam")
-        for p, g, m, v in zip(params, grads, ms, vs):
-            k(g, lr_t, beta_1, beta_2, epsilon, p, m, v)
+
+@fast_path("momentum", CupyKernels)
+def cupy_momentum(params: Sequence[Any], grads: Sequence[Any], velocities: Sequence[Any],
+                  lr: Any, mu: float, nesterov: bool, *, xp: Any, kernels: Any = None) -> None:
+    """v := mu v - lr g;  p := p + v  (Nesterov: p := p + mu v - lr g)."""
+    k = _kernel("nesterov" if nesterov else "momentum")
+    for p, g, v in zip(params, grads, velocities):
+        k(g, _scalar(lr, p), mu, p, v)
+
+
+@fast_path("adam", CupyKernels)
+def cupy_adam(params: Sequence[Any], grads: Sequence[Any], ms: Sequence[Any],
+              vs: Sequence[Any], lr_t: Any, beta_1: float, beta_2: float, epsilon: float, *,
+              xp: Any, kernels: Any = None) -> None:
+    """m := b1 m + (1-b1) g;  v := b2 v + (1-b2) g^2;  p := p - lr_t m / (sqrt(v) + eps)."""
+    k = _kernel("adam")
+    for p, g, m, v in zip(params, grads, ms, vs):
+        k(g, _scalar(lr_t, p), beta_1, beta_2, epsilon, p, m, v)
+
+
+def _scalar(x: Any, like: Any) -> Any:
+    """A host float as ``like``'s dtype (what the kernel's ``T lr`` operand rounds it to), or
+    the 0-d device array as it is."""
+    return like.dtype.type(x) if isinstance(x, float) else x

@@ -55,23 +55,24 @@ ELEMENTWISE: dict[str, tuple[str, str, str]] = {
     **{f"backward_{g}": ("T dA, T Z, T A", "T dZ", DERIVATIVE[g]) for g in HIDDEN},
     # D[l] = [U < T] / keep, U = mix32(mix32(i ^ k1) ^ k2) >> 8 (xpnet.core.random.dropout_mask)
     "dropout_mask": (
-        "uint32 k1, uint32 k2, uint32 threshold, float64 inv_keep", "T D",
-        "unsigned int x = ((unsigned int)i) ^ k1; " + MIX32 + " x ^= k2; " + MIX32 +
+        "int64 k1, int64 k2, uint32 threshold, float64 inv_keep", "T D",
+        "unsigned int x = ((unsigned int)i) ^ (unsigned int)k1; " + MIX32 +
+        " x ^= (unsigned int)k2; " + MIX32 +
         " D = (x >> 8) < threshold ? (T)inv_keep : (T)0;"),
     # dZ[L] = (1/m) (A[L] - Y)
     "output_delta": ("T A, T Y, float64 inv_m", "T dZ", "dZ = (A - Y) * (T)inv_m;"),
     # p := p - lr g
-    "sgd": ("T g, float64 lr", "T p", "p -= (T)lr * g;"),
+    "sgd": ("T g, T lr", "T p", "p -= lr * g;"),
     # v := mu v - lr g;  p := p + v
-    "momentum": ("T g, float64 lr, float64 mu", "T p, T v",
-                 "v = (T)mu * v - (T)lr * g; p += v;"),
+    "momentum": ("T g, T lr, float64 mu", "T p, T v",
+                 "v = (T)mu * v - lr * g; p += v;"),
     # v := mu v - lr g;  p := p + mu v - lr g
-    "nesterov": ("T g, float64 lr, float64 mu", "T p, T v",
-                 "T u = (T)lr * g; v = (T)mu * v - u; p += (T)mu * v - u;"),
+    "nesterov": ("T g, T lr, float64 mu", "T p, T v",
+                 "T u = lr * g; v = (T)mu * v - u; p += (T)mu * v - u;"),
     # m := b1 m + (1-b1) g;  v := b2 v + (1-b2) g^2;  p := p - lr_t m / (sqrt(v) + eps)
-    "adam": ("T g, float64 lr_t, float64 b1, float64 b2, float64 eps", "T p, T m, T v",
+    "adam": ("T g, T lr_t, float64 b1, float64 b2, float64 eps", "T p, T m, T v",
              "m = (T)b1 * m + (T)(1.0 - b1) * g; v = (T)b2 * v + (T)(1.0 - b2) * (g * g); "
-             "p -= (T)lr_t * m / (sqrt(v) + (T)eps);"),
+             "p -= lr_t * m / (sqrt(v) + (T)eps);"),
 }
 
 

@@ -32,8 +32,9 @@ from xpnet.backends.numpy_random import numpy_dropout_mask
 from xpnet.core.activations import ACTIVATIONS
 from xpnet.core.kernels import Kernels
 from xpnet.core.losses import log_loss_bounds
+from xpnet.core.optim.base import fast_path
 
-__all__ = ["MAX_SHARED_WORKSPACES", "NumpyKernels", "Workspace"]
+__all__ = ["MAX_SHARED_WORKSPACES", "NumpyKernels", "Workspace", "numpy_sgd"]
 
 MAX_SHARED_WORKSPACES = 4
 
@@ -194,12 +195,16 @@ class NumpyKernels(Kernels):
 
     def axpy(self, ys: Sequence[Any], xs: Sequence[Any], a: float, *, xp: Any) -> None:
         for y, x in zip(ys, xs):
-            y += np.multiply(x, a, out=self._scratch(x))
+            y += np.multiply(x, a, out=self.scratch(x))
 
-    def sgd(self, params: Sequence[Any], grads: Sequence[Any], lr: float, *, xp: Any) -> None:
-        for p, g in zip(params, grads):
-            p -= np.multiply(g, lr, out=self._scratch(g))  # = p - lr g, bit for bit
-
-    def _scratch(self, like: Any) -> Any:
+    def scratch(self, like: Any) -> Any:
         """A scratch array of ``like``'s shape and dtype, kept per thread and shape."""
         return self.shared_workspace("scratch").out("scratch", like.shape, like.dtype)
+
+
+@fast_path("sgd", NumpyKernels)
+def numpy_sgd(params: Sequence[Any], grads: Sequence[Any], lr: Any, *, xp: Any,
+              kernels: NumpyKernels) -> None:
+    """p := p - lr g, with the product in a reused scratch array (bit for bit ``p -= lr * g``)."""
+    for p, g in zip(params, grads):
+        p -= np.multiply(g, lr, out=kernels.scratch(g))

@@ -37,7 +37,7 @@ def _chunks(k1: int, k2: int, size: int):
     """Yield (start, stop, U[start:stop] as a uint32 scratch view) over the counter 0..size-1."""
     if size > (1 << 32):
         raise ValueError(f"{size} elements; the 32-bit counter allows 2^32")
-    k1u, k2u = np.uint32(k1), np.uint32(k2)  # raises OverflowError outside [0, 2^32)
+    k1u, k2u = np.uint32(int(k1)), np.uint32(int(k2))  # OverflowError outside [0, 2^32)
     base = np.arange(min(size, _CHUNK), dtype=np.uint32)
     x, t = np.empty_like(base), np.empty_like(base)
     for start in range(0, size, _CHUNK):

@@ -4,9 +4,9 @@ Each method issues as few device operations as PyTorch itself would for the same
 GPU each is a kernel launch, and a small network's step is bound by launches): the bias in
 the matrix product (``addmm``), ``log_softmax`` for the cost and dZ[L], the activation
 derivatives as one operation each (``threshold_backward``, ``tanh_backward``), gradients
-written by ``mm``/``sum`` straight into the flat gradient buffer (``out=``), and the
-optimizer updates as one to six whole-buffer operations (``add_``, ``lerp_``, ``addcmul_``,
-``addcdiv_``). The algebra is the portable kernels'; only rounding may differ (checked by
+written by ``mm``/``sum`` straight into the flat gradient buffer (``out=``), and (registered as the
+optimizers' fast paths, :mod:`xpnet.core.optim`) the updates as one to seven whole-buffer
+operations (``add_``, ``lerp_``, ``addcmul_``, ``addcdiv_``). The algebra is the portable kernels'; only rounding may differ (checked by
 ``tests/test_kernels.py`` to 1e-12 in float64 and 1e-5 in float32).
 """
 
@@ -18,8 +18,9 @@ import torch
 
 from xpnet.core.kernels import Kernels
 from xpnet.core.losses import log_loss_bounds
+from xpnet.core.optim.base import fast_path
 
-__all__ = ["TorchKernels"]
+__all__ = ["TorchKernels", "torch_adam", "torch_momentum", "torch_sgd"]
 
 _aten = torch.ops.aten
 
@@ -50,11 +51,14 @@ class TorchKernels(Kernels):
         if g != "softmax":
             return super().output_loss_delta(ZL, Y, g, xp=xp, ws=ws)
         # S = -sum Y clip(log softmax(Z)) (p clipped to [eps, 1 - eps], scikit-learn's);
-        # dZ[L] = (softmax(Z) - Y) / m
+        # dZ[L] = (softmax(Z) - Y) / m, as log_softmax's own backward of the cost:
+        # G - softmax(Z) sum_k G, G = -Y / m (= (P - Y) / m when each column of Y sums to 1,
+        # which is where dZ[L] = A[L] - Y holds): two operations
         logP = torch.log_softmax(ZL, dim=0)
         lo, hi = log_loss_bounds(ZL.dtype, xp=xp)
         S = torch.sum(Y * logP.clamp(-hi, -lo)).neg_()
-        dZ = torch.sub(torch.exp(logP), Y).mul_(1.0 / ZL.shape[1])
+        G = torch.mul(Y, -1.0 / ZL.shape[1])
+        dZ = _aten._log_softmax_backward_data(G, logP, 0, ZL.dtype)
         return S, dZ
 
     # ------------------------------------------------------------------ backward
@@ -85,35 +89,77 @@ class TorchKernels(Kernels):
             return torch.dot(arrays[0], arrays[0])
         return super().sum_of_squares(arrays, xp=xp)
 
-    def accumulate(self, total: Any, x: Any, scale: float, *, xp: Any) -> Any:
+    def accumulate(self, total: Any, x: Any, scale: Any, *, xp: Any) -> Any:
+        if isinstance(scale, torch.Tensor):  # a step-table scalar on the device
+            return x * scale if total is None else torch.addcmul(total, x, scale)
         if total is None:
             return x if scale == 1.0 else x * scale
         return torch.add(total, x, alpha=scale)
 
-    def axpy(self, ys: Sequence[Any], xs: Sequence[Any], a: float, *, xp: Any) -> None:
-        for y, x in zip(ys, xs):
-            y.add_(x, alpha=a)
+    def clip_by_global_norm(self, grads: Sequence[Any], max_norm: float, *, xp: Any) -> Any:
+        # the portable algebra (||g|| = c ||g / c||, c = max|g|) in torch operations with
+        # Python constants only: no scalar becomes a host-made tensor (an upload per step)
+        c = torch.amax(torch.stack([torch.amax(torch.abs(G)) for G in grads]))
+        c = torch.where(c > 0, c, 1.0)
+        total = None
+        for G in grads:
+            H = torch.div(G, c)
+            s = torch.dot(H, H) if H.ndim == 1 else torch.sum(H * H)
+            total = s if total is None else total + s
+        norm = torch.sqrt(total).mul_(c)
+        scale = torch.add(norm, 1e-6).reciprocal_().mul_(max_norm).clamp_(max=1.0)
+        for G in grads:
+            G.mul_(scale)
+        return norm
 
-    def sgd(self, params: Sequence[Any], grads: Sequence[Any], lr: float, *, xp: Any) -> None:
-        for p, g in zip(params, grads):
+    def axpy(self, ys: Sequence[Any], xs: Sequence[Any], a: Any, *, xp: Any) -> None:
+        for y, x in zip(ys, xs):
+            if isinstance(a, torch.Tensor):
+                y.addcmul_(x, a)
+            else:
+                y.add_(x, alpha=a)
+
+
+# ---------------------------------------------------------------------- optimizer fast paths
+# lr / lr_t: a Python float (the functional API) or a 0-d tensor (the training loop's step
+# table): one whole-buffer operation per term either way (addcmul_ with a 0-d tensor).
+@fast_path("sgd", TorchKernels)
+def torch_sgd(params: Sequence[Any], grads: Sequence[Any], lr: Any, *, xp: Any,
+                kernels: Any = None) -> None:
+    """p := p - lr g."""
+    for p, g in zip(params, grads):
+        if isinstance(lr, torch.Tensor):
+            p.addcmul_(g, lr, value=-1)
+        else:
             p.add_(g, alpha=-lr)
 
-    def momentum(self, params: Sequence[Any], grads: Sequence[Any], velocities: Sequence[Any],
-                 lr: float, mu: float, nesterov: bool, *, xp: Any) -> None:
-        for p, g, v in zip(params, grads, velocities):
-            v.mul_(mu).sub_(g, alpha=lr)          # v := mu v - lr g
-            if nesterov:
-                p.add_(v, alpha=mu).sub_(g, alpha=lr)  # p := p + mu v - lr g
-            else:
-                p.add_(v)
 
-    def adam(self, params: Sequence[Any], grads: Sequence[Any], ms: Sequence[Any],
-             vs: Sequence[Any], lr_t: float, beta_1: float, beta_2: float, epsilon: float, *,
-             xp: Any) -> None:
-        for p, g, m, v in zip(params, grads, ms, vs):
-            m.lerp_(g, 1.0 - beta_1)                        # m := b1 m + (1-b1) g
-            v.mul_(beta_2).addcmul_(g, g, value=1.0 - beta_2)  # v := b2 v + (1-b2) g^2
-            d = torch.sqrt(v).add_(epsilon)
-            p.addcdiv_(m, d, value=-lr_t)                   # p := p - lr_t m / (sqrt(v) + eps)
+@fast_path("momentum", TorchKernels)
+def torch_momentum(params: Sequence[Any], grads: Sequence[Any], velocities: Sequence[Any],
+                   lr: Any, mu: float, nesterov: bool, *, xp: Any,
+                kernels: Any = None) -> None:
+    """v := mu v - lr g;  p := p + v  (Nesterov: p := p + mu v - lr g)."""
+    tensor = isinstance(lr, torch.Tensor)
+    for p, g, v in zip(params, grads, velocities):
+        v.mul_(mu)
+        v.addcmul_(g, lr, value=-1) if tensor else v.sub_(g, alpha=lr)   # v := mu v - lr g
+        if nesterov:
+            p.add_(v, alpha=mu)
+            p.addcmul_(g, lr, value=-1) if tensor else p.sub_(g, alpha=lr)  # p + mu v - lr g
+        else:
+            p.add_(v)
 
 
+@fast_path("adam", TorchKernels)
+def torch_adam(params: Sequence[Any], grads: Sequence[Any], ms: Sequence[Any],
+               vs: Sequence[Any], lr_t: Any, beta_1: float, beta_2: float, epsilon: float, *,
+               xp: Any, kernels: Any = None) -> None:
+    """m := b1 m + (1-b1) g;  v := b2 v + (1-b2) g^2;  p := p - lr_t m / (sqrt(v) + eps)."""
+    for p, g, m, v in zip(params, grads, ms, vs):
+        m.lerp_(g, 1.0 - beta_1)                           # m := b1 m + (1-b1) g
+        v.mul_(beta_2).addcmul_(g, g, value=1.0 - beta_2)  # v := b2 v + (1-b2) g^2
+        d = torch.sqrt(v).add_(epsilon)
+        if isinstance(lr_t, torch.Tensor):                 # (lr_t m) / d, scikit-learn's order
+            p.addcdiv_(torch.mul(m, lr_t), d, value=-1)
+        else:
+            p.addcdiv_(m, d, value=-lr_t)                  # p := p - lr_t m / (sqrt(v) + eps)

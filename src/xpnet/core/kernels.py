@@ -1,8 +1,9 @@
 """The portable kernels: one layer's equation, or a named fusion of adjacent ones; never a loop over l.
 
 The loops over l (:mod:`xpnet.core.forward`, :mod:`xpnet.core.backward`, :mod:`xpnet.core.step`)
-and the optimizers (:mod:`xpnet.core.optimizers`) call these methods and nothing else that
-touches arrays. A backend may subclass :class:`Kernels` and override any method with a faster
+and the gradient transforms (:mod:`xpnet.core.transforms`) call these methods and nothing else
+that touches arrays; the optimizers' updates live with each optimizer (:mod:`xpnet.core.optim`),
+where a backend registers its fast paths. A backend may subclass :class:`Kernels` and override any method with a faster
 equivalent (fused operations, ``out=`` buffers, its own memory layout), but it never changes
 the algebra: ``tests/test_kernels.py`` finds every override and compares it with this
 reference (float64 1e-12, float32 1e-5).
@@ -21,7 +22,6 @@ Conventions
 
 from __future__ import annotations
 
-import math
 from typing import Any, Sequence
 
 from xpnet.core.activations import ACTIVATIONS, activation_backward
@@ -165,48 +165,3 @@ class Kernels:
         for G in grads:
             G *= scale
         return norm
-
-    # ------------------------------------------------------------------ optimizer updates
-    def sgd(self, params: Sequence[Any], grads: Sequence[Any], lr: float, *, xp: Any) -> None:
-        """p := p - lr g, in place."""
-        for p, g in zip(params, grads):
-            p -= lr * g
-
-    def momentum(self, params: Sequence[Any], grads: Sequence[Any], velocities: Sequence[Any],
-                 lr: float, mu: float, nesterov: bool, *, xp: Any) -> None:
-        """v := mu v - lr g;  p := p + v  (Nesterov: p := p + mu v - lr g), in place."""
-        for p, g, v in zip(params, grads, velocities):
-            if nesterov:
-                u = lr * g
-                v *= mu
-                v -= u
-                w = mu * v
-                w -= u
-                p += w
-            else:
-                v *= mu
-                v -= lr * g
-                p += v
-
-    def adam(self, params: Sequence[Any], grads: Sequence[Any], ms: Sequence[Any],
-             vs: Sequence[Any], lr_t: float, beta_1: float, beta_2: float, epsilon: float, *,
-             xp: Any) -> None:
-        """m := b1 m + (1-b1) g;  v := b2 v + (1-b2) g^2;  p := p - lr_t m / (sqrt(v) + eps)."""
-        c1, c2 = 1.0 - beta_1, 1.0 - beta_2
-        for p, g, m, v in zip(params, grads, ms, vs):
-            m *= beta_1
-            m += c1 * g
-            g2 = g * g
-            g2 *= c2
-            v *= beta_2
-            v += g2
-            u = lr_t * m
-            d = xp.sqrt(v)
-            d += epsilon
-            u /= d
-            p -= u
-
-
-def adam_step_size(lr: float, beta_1: float, beta_2: float, t: int) -> float:
-    """lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)  (a Python float: float32 stays float32)."""
-    return lr * math.sqrt(1.0 - beta_2 ** t) / (1.0 - beta_1 ** t)

@@ -2,7 +2,8 @@
 
 Element ``i`` (row-major over the logical shape ``(n[l], m)``) of step ``t``'s mask for layer
 ``l`` is a pure function of ``(k1, k2, i)``: ``h = mix32(mix32(i ^ k1) ^ k2)``, with the keys
-``(k1, k2) = dropout_keys(seed, t, l)`` computed on the host in plain Python ints. The array
+``(k1, k2) = dropout_keys(seed, t, l)`` computed on the host in plain Python ints (the
+training loop computes an epoch's keys at once and uploads them with its step table). The array
 work is ``arange`` plus integer ``^ & >> << * +`` on int64, so NumPy, CuPy, PyTorch and
 array-api-strict draw bit-identical masks from the same seed, on the array's own device, with
 no host draw or upload per step.
@@ -16,6 +17,7 @@ This module imports nothing but the standard library; the namespace ``xp`` is pa
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from typing import Any
 
@@ -98,12 +100,15 @@ def mix32(x: Any, *, xp: Any) -> Any:
 def uniform_bits(k1: int, k2: int, shape: tuple[int, ...], *, xp: Any, device: Any) -> Any:
     """U = mix32(mix32(i ^ k1) ^ k2) >> 8, i = 0..prod(shape)-1 row-major: 24-bit int64s.
 
-    Uniform on [0, 2^24), keyed by the 32-bit ``k1``, ``k2`` (see :func:`dropout_keys`).
+    Uniform on [0, 2^24), keyed by the 32-bit ``k1``, ``k2`` (see :func:`dropout_keys`): Python
+    ints, or 0-d int64 arrays on ``device`` holding them (no host read).
     Element ``[r, c]`` of a logical ``(n[l], m)`` shape uses counter ``r * m + c``, so the
     values do not depend on the backend or on how the caller later lays the array out.
     Made on ``device`` with ``xp.arange(..., dtype=xp.int64)`` and ``xp.reshape``.
     """
-    k1, k2 = _uint(k1, 32, "k1"), _uint(k2, 32, "k2")
+    if isinstance(k1, numbers.Integral):  # Python or NumPy ints: checked
+        k1, k2 = _uint(k1, 32, "k1"), _uint(k2, 32, "k2")
+    # else 0-d int64 arrays on the device (a step table's): used as they are, never read
     shape = tuple(operator.index(s) for s in shape)
     size = math.prod(shape)
     if size > (1 << 32):

@@ -25,7 +25,7 @@ from xpnet.estimators.feature_names import check_feature_names, feature_names
 from xpnet.estimators.weights import check_sample_weight, class_weight_factors
 from xpnet.estimators.inputs import (Target, check_X, input_dtype, is_backend_array,
                                      resolve_backend)
-from xpnet.core.optimizers import LearningRateSchedule
+from xpnet.core.optim import LearningRateSchedule
 from xpnet.training.streaming import SPARSE_CHUNK_BYTES, chunk_rows, is_sparse, should_stream
 from xpnet.errors import NON_FINITE, DeviceMemoryError, DivergenceError
 from xpnet.training.lbfgs import convergence_message, minimize_lbfgs

@@ -13,7 +13,7 @@ import numpy as np
 
 from xpnet.core.activations import HIDDEN_ACTIVATIONS
 from xpnet.core.initializers import default_init
-from xpnet.core.optimizers import SCHEDULES
+from xpnet.core.optim import SCHEDULES
 
 __all__ = ["NEVER", "STOCHASTIC", "Config", "check_number"]
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, NoReturn
 import numpy as np
 
 from xpnet.core.activations import HIDDEN_ACTIVATIONS
-from xpnet.core.optimizers import SCHEDULES
+from xpnet.core.optim import SCHEDULES
 from xpnet.io import container as serialization
 
 __all__ = ["BIT_GENERATORS", "LATER_PARAMS", "classes_from_json", "classes_to_json", "problem",

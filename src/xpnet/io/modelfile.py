@@ -37,7 +37,7 @@ from xpnet.io import container as serialization
 from xpnet.io.metadata import (LATER_PARAMS, classes_from_json, classes_to_json, problem,
                                to_json, validate)
 from xpnet.backends import Backend, BackendError, get_backend, to_numpy
-from xpnet.core.optimizers import LearningRateSchedule, Optimizer
+from xpnet.core.optim import LearningRateSchedule, Optimizer
 from xpnet.training.host_random import HostRandom
 from xpnet.training.network import Network
 from xpnet.training.progress import Progress

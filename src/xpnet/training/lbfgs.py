@@ -2,7 +2,8 @@
 
     theta := argmin J(theta),  J = c mean_i L(y(i), a[L](i)) + (alpha / 2n) sum_l ||W[l]||^2
     each evaluation:  theta -> device (one upload);  S = n J and dJ/dtheta on the device
-                      (:func:`value_and_grad`, all n rows at once);  [dJ/dtheta, S] -> host
+                      (:func:`xpnet.core.objective.value_and_grad`, all n rows at once);
+                      [dJ/dtheta, S] -> host
                       (one read);  SciPy takes the step on the host in float64
 
 The vector SciPy sees is scikit-learn's ``_pack(coefs_, intercepts_)``: every W[l]^T raveled,
@@ -22,43 +23,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from xpnet.backends import to_numpy
-from xpnet.core.backward import backpropagate
-from xpnet.core.forward import forward
-from xpnet.core.kernels import Kernels
+from xpnet.core.objective import value_and_grad
 from xpnet.core.params import ParamBuffer
 from xpnet.training.network import Network
 
-__all__ = ["LbfgsResult", "convergence_message", "minimize_lbfgs", "value_and_grad"]
-
-
-def value_and_grad(X: Any, Y: Any, params: ParamBuffer, grads: ParamBuffer, g: Sequence[str],
-                   *, xp: Any, kernels: Kernels, ws: Any = None, l2: float = 0.0,
-                   loss_scale: float = 1.0, weights: Any = None,
-                   weight_scale: float = 1.0) -> Any:
-    """S = m J_B on X (n[0], m), Y (n[L], m); dJ_B/dtheta written into ``grads``.
-
-        S     = c sum_i L(y(i), a[L](i)) + (l2/2) sum_l ||W[l]||^2        (= m J_B)
-        dW[l] = dZ[l] A[l-1]^T + (l2/m) W[l];  db[l] = sum_i dZ[l]       (dZ[L] carries 1/m)
-
-    Weighted (scikit-learn's semantics): ``weights`` the row s = w / sum w (1, m) on the
-    device and ``weight_scale`` = m / sum w: l2 becomes l2 m / sum w, dZ[L] = (A[L] - Y) s.
-    The gradient is that of c = 1 (scikit-learn's). Nothing is read back, nothing updated.
-    """
-    K = kernels
-    W = params.W
-    L = len(W)
-    ZL, cache = forward(X, W, params.b, g, xp=xp, kernels=K, ws=ws, logits=True)
-    if weights is None:
-        S, dZL = K.output_loss_delta(ZL, Y, g[L - 1], xp=xp, ws=ws)
-    else:
-        S, dZL = K.weighted_loss_delta(ZL, Y, g[L - 1], weights, xp=xp, ws=ws)
-        l2 = l2 * weight_scale
-    backpropagate(dZL, W, cache, g, xp=xp, kernels=K, ws=ws, dW=grads.W, db=grads.b)
-    S = K.accumulate(None, S, loss_scale, xp=xp)
-    if l2:
-        S = K.accumulate(S, K.sum_of_squares(params.weight_segments, xp=xp), 0.5 * l2, xp=xp)
-        K.axpy(grads.weight_segments, params.weight_segments, l2 / X.shape[1], xp=xp)
-    return S
+__all__ = ["LbfgsResult", "convergence_message", "minimize_lbfgs"]
 
 
 @dataclass
@@ -111,12 +80,12 @@ def minimize_lbfgs(net: Network, X: Any, Y: Any, *, alpha: float, loss_scale: fl
         grads = ParamBuffer.zeros(theta.shapes, xp=xp, dtype=net.W[1].dtype,
                                   device=be.device, flat=True, extra=1) if flat \
             else theta.zeros_like(xp=xp)
-        weights, weight_scale = None, 1.0
-        if sample_weight is not None:
+        weights = l2_scale = None
+        if sample_weight is not None:  # s = w / sum w; L2 over sum w, not n (scikit-learn's)
             total = float(np.sum(sample_weight))
             weights = be.asarray(np.ascontiguousarray(
                 (sample_weight / total).reshape(1, -1), dtype=dtype))
-            weight_scale = n / total
+            l2_scale = (0.5 * alpha * n / total, alpha / total)
     ws = K.workspace()
 
     def upload(x: np.ndarray) -> None:
@@ -133,7 +102,7 @@ def minimize_lbfgs(net: Network, X: Any, Y: Any, *, alpha: float, loss_scale: fl
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
         upload(x)
         S = value_and_grad(Xt, Yt, theta, grads, net.g, xp=xp, kernels=K, ws=ws, l2=alpha,
-                           loss_scale=loss_scale, weights=weights, weight_scale=weight_scale)
+                           loss_scale=loss_scale, weights=weights, l2_scale=l2_scale)
         if flat:
             grads.extra[0] = S
             host = np.asarray(to_numpy(grads.storage), dtype=np.float64)

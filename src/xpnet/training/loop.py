@@ -5,11 +5,14 @@
                                                             at each fit call; host, moved once)
                  X, Y := X[order], Y[order]                (once; batches are contiguous slices)
                  seed = rng.seed63()                       (with dropout: the epoch's mask seed)
-        each batch B = rows a:b (m_B examples):
-            S := train_step(X[a:b].T, Y[a:b].T, S)         (xpnet.core.step: forward, m_B J_B,
-                                                            backward, L2, clipping, optimizer,
-                                                            on flat buffers, masks drawn on
-                                                            the device from (seed, step, l))
+                 table := StepTable(order, lr_t..., keys(seed, k, l), s)  (host maths, the
+                                                            epoch's uploads: xpnet.training.
+                                                            step_table)
+        each batch B = rows a:b (m_B examples), step k:
+            S += train_step(X[a:b].T, Y[a:b].T, table[k])  (xpnet.core.step: value and gradient,
+                                                            clipping, the optimizer's update,
+                                                            on flat buffers; every per-step
+                                                            number a 0-d view of the table)
         loss = S / n      <- the epoch's only read from the device, together with the
                              validation loss and score and a finiteness flag of W, b
 
@@ -34,15 +37,15 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from xpnet.backends import device_context, is_out_of_memory, to_numpy
-from xpnet.core.optimizers import LearningRateSchedule, Optimizer
+from xpnet.core.optim import LearningRateSchedule, Optimizer
 from xpnet.core.params import ParamBuffer
-from xpnet.core.random import dropout_keys
 from xpnet.core.step import train_step
 from xpnet.errors import NON_FINITE, DeviceMemoryError, DistributedError, DivergenceError
 from xpnet.training.distributed import EXTRA_SLOTS
 from xpnet.training.host_random import HostRandom
 from xpnet.training.network import Network
 from xpnet.training.progress import Progress, Settings, memory_estimate, out_of_memory
+from xpnet.training.step_table import StepTable
 from xpnet.training.streaming import host_batches, host_rows, is_sparse
 from xpnet.training.validation import ShardedValidation, ValidationPass
 
@@ -136,12 +139,6 @@ class Trainer:
         # sample weights: host float64 (n,) for the per-batch sums, and a device column
         self.sample_weight = None if sample_weight is None else np.asarray(sample_weight,
                                                                             np.float64)
-        self._w = None
-        if self.sample_weight is not None:
-            dtype = str(net.W[1].dtype).rsplit(".", 1)[-1]
-            with net.backend.device_context():
-                self._w = net.backend.asarray(
-                    np.ascontiguousarray(self.sample_weight.reshape(-1, 1), dtype=dtype))
         # the rows' order after the last shuffle (scikit-learn's sample_idx)
         self.order = np.arange(self.n) if order is None else np.asarray(order)
         if self.order.shape != (self.n,):
@@ -153,18 +150,20 @@ class Trainer:
         self._grads: Any = None  # dW[l], db[l]: a ParamBuffer of theta's layout
 
     # ---------------------------------------------------------------- one step, one epoch
-    def _step(self, Xb: Any, Yb: Any, total: Any, step: int, seed: int | None,
-              weights: Any = None, weight_scale: float = 1.0, global_m: int | None = None
-              ) -> Any:
+    def _step(self, Xb: Any, Yb: Any, k: int, table: StepTable, weights: Any = None,
+              global_m: int | None = None) -> Any:
+        """Step k of the epoch on the batch Xb (n[0], m), Yb (n[L], m): returns S = m J_B.
+        Every per-step number comes from ``table`` (0-d device arrays)."""
         s, net = self.settings, self.net
         keep = keys = None
-        if s.dropout and seed is not None:
+        if s.dropout and table.has_keys:
             keep = [1.0 - r for r in s.dropout]
-            keys = lambda l: dropout_keys(seed, step, l)  # noqa: E731
-        return train_step(Xb, Yb, net.theta, self._grads, net.g, self.optimizer, total,
-                          xp=net.backend.xp, kernels=net.kernels, ws=self._ws, alpha=s.alpha,
+            keys = partial(table.keys, k)
+        return train_step(Xb, Yb, net.theta, self._grads, net.g, self.optimizer,
+                          xp=net.backend.xp, kernels=net.kernels,
+                          scalars=table.optimizer_scalars(k), ws=self._ws, l2=s.alpha,
                           clip_norm=s.clip_norm, keep=keep, keys=keys,
-                          loss_scale=s.loss_scale, weights=weights, weight_scale=weight_scale,
+                          loss_scale=s.loss_scale, weights=weights, l2_scale=table.l2(k),
                           reduce=None if self.plan is None else self.plan.reduce,
                           global_m=global_m)
 
@@ -180,29 +179,19 @@ class Trainer:
         host_order = None
         if s.shuffle:
             self.order = host_order = self.order[self.rng.permutation(n)]
-        if host_order is not None:  # permuted once; every batch is then a contiguous slice
-            order = net.backend.asarray(host_order)
-            if self.stream_rows is None and not is_sparse(X):
-                X = K.take_rows(X, order, xp=xp, ws=ws, role="X")
-            Y = K.take_rows(Y, order, xp=xp, ws=ws, role="Y")
-        Wt, sw = self._w, self.sample_weight
-        if Wt is not None and host_order is not None:
-            Wt = K.take_rows(Wt, order, xp=xp, ws=ws, role="w")
-            sw = sw[host_order]
         plan = self.plan
         if plan is None:
             spans = [(a, min(a + bs, n), min(a + bs, n) - a) for a in range(0, n, bs)]
         else:  # this rank's part of each global batch, and the global batch's rows
             spans = plan.batches(n)
-        # sum_B w per batch, on the host (the weights' order is known there); data parallel:
-        # summed over the ranks, once per epoch
-        sums = None
-        if sw is not None:
-            sums = np.array([sw[a:z].sum() for a, z, _ in spans])
-            if plan is not None:
-                sums = plan.sum_host(sums, "the global batches' weights")
         seed = self.rng.seed63() if s.dropout else None
-        total = None
+        table = self._table(spans, host_order, seed)  # the epoch's uploads, before the loop
+        if table.order is not None:  # permuted once; every batch is then a contiguous slice
+            if self.stream_rows is None and not is_sparse(X):
+                X = K.take_rows(X, table.order, xp=xp, ws=ws, role="X")
+            Y = K.take_rows(Y, table.order, xp=xp, ws=ws, role="Y")
+        total = self._total
+        total[...] = 0.0
         done = 0
         if is_sparse(X):  # data parallel on a sparse shard: each batch's rows made dense
             upload = net.backend.dense_rows
@@ -219,27 +208,54 @@ class Trainer:
                 steps.update(1)
             Xb, Yb = Xrows.T, Y[start:stop, :].T
             m_global = spans[done][2]
-            w, w_scale = None, 1.0
-            if sums is not None:  # s = w / sum_B w (a batch of zero weights: no data gradient)
-                inv = 1.0 / float(sums[done]) if sums[done] > 0 else 0.0
-                w, w_scale = Wt[start:stop, :].T * inv, m_global * inv
+            w = None if self.sample_weight is None else table.weights(start, stop)
             if check_each:
                 before = net.copy(), self.optimizer.state_dict()
-                S = self._step(Xb, Yb, None, done, seed, w, w_scale, m_global)
+                S = self._step(Xb, Yb, done, table, w, m_global)
                 if not (math.isfinite(float(S)) and bool(net.all_finite())):
                     (W, b), state = before
                     net.assign(W, b)
                     self.optimizer.load_state_dict(state)
+                    self.optimizer.advance(done)
                     return total, done, done + 1
-                total = K.accumulate(total, S, 1.0, xp=xp)
+                total += S
             else:
-                total = self._step(Xb, Yb, total, done, seed, w, w_scale, m_global)
+                total += self._step(Xb, Yb, done, table, w, m_global)
             done += 1
             if plan.stop_requested if plan is not None else self._interrupt.raised:
                 break  # data parallel: every rank stops after the same step
+        self.optimizer.advance(done)
         if steps is not None:
             steps.close()
         return total, done, None
+
+    def _table(self, spans: list[tuple[int, int, int]], host_order: np.ndarray | None,
+               seed: int | None) -> StepTable:
+        """The epoch's :class:`StepTable`: the optimizer's per-step scalars, dropout's keys and,
+        with sample weights, s = w / sum_B w and the L2 coefficients alpha/2 c, alpha/m c
+        (c = m / sum_B w, scikit-learn's alpha / sum_B w), computed on the host."""
+        s, net = self.settings, self.net
+        rows = self.optimizer.step_scalars(len(spans))
+        layers = [l for l in range(1, net.L) if s.dropout and s.dropout[l - 1] > 0.0]
+        sw = self.sample_weight
+        s_rows = l2_rows = None
+        if sw is not None:
+            if host_order is not None:
+                sw = sw[host_order]
+            # sum_B w per batch on the host (data parallel: summed over the ranks, once)
+            sums = np.array([sw[a:z].sum() for a, z, _ in spans])
+            if self.plan is not None:
+                sums = self.plan.sum_host(sums, "the global batches' weights")
+            # a batch of zero weights: no data gradient
+            inv = np.array([1.0 / float(t) if t > 0 else 0.0 for t in sums])
+            s_rows = np.concatenate([sw[a:z] * inv[k] for k, (a, z, _) in enumerate(spans)]) \
+                if spans else np.zeros(0)
+            l2_rows = []
+            for k, (_, _, m_global) in enumerate(spans):
+                a_k = s.alpha * (m_global * float(inv[k]))
+                l2_rows.append([0.5 * a_k, a_k / m_global])
+        return StepTable(net.backend, self._dtype, order=host_order, optimizer_rows=rows,
+                         seed=seed, layers=layers, l2_rows=l2_rows, s=s_rows)
 
     def _batch_bar(self, n_batches: int) -> Any:
         """A transient tqdm bar over one epoch's batches (verbose=2), or None without tqdm."""
@@ -265,6 +281,9 @@ class Trainer:
         self._dtype = str(net.W[1].dtype).rsplit(".", 1)[-1]
         self._ws = net.kernels.workspace()
         with net.backend.device_context():
+            # the epoch's loss accumulator: one device scalar, zeroed at each epoch's start
+            self._total = net.backend.xp.zeros((), dtype=net.W[1].dtype,
+                                               device=net.backend.device)
             if self.plan is None:
                 self._grads = net.theta.zeros_like(xp=net.backend.xp)
             else:  # the step's one allreduce buffer: dW, db, then S and two flags
@@ -288,7 +307,7 @@ class Trainer:
                 self.plan.signal_failure(self._grads)  # the other ranks stop at once
             raise
         finally:
-            self._ws = self._grads = None  # the scratch arrays go with the call
+            self._ws = self._grads = self._total = None  # scratch goes with the call
             if bar is not None:
                 if reason in ("converged", "callback", "interrupted", "diverged"):
                     bar.total = bar.n  # stopped early: the bar ends full, not frozen at 65%

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from xpnet.backends import Backend
-from xpnet.core.optimizers import Optimizer, make_optimizer
+from xpnet.core.optim import Optimizer, make_optimizer
 from xpnet.core.params import ParamBuffer, layer_shapes
 
 __all__ = ["Network"]
