@@ -116,7 +116,7 @@ def test_bad_callbacks_are_refused():
 def test_progress_bar_ends_full_and_the_reason_comes_after_it(capfd):
     X, y, _ = _data()
     est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=50, tol=1e9, n_iter_no_change=2,
-                       random_state=0, verbose=True)
+                       random_state=0, progress_bar=True)
     est.fit(X, y.astype(float))
     out, err = capfd.readouterr()
     assert est.n_iter_ == 4
@@ -128,7 +128,7 @@ def test_progress_bar_ends_full_and_the_reason_comes_after_it(capfd):
 
 def test_per_batch_progress(capfd):
     X, y, _ = _data()
-    _fit(_est(max_iter=2, batch_size=10, verbose=2), X, y)
+    _fit(_est(max_iter=2, batch_size=10, progress_bar="batches"), X, y)
     err = capfd.readouterr().err
     assert re.search(r"batches: +\d+%.*\d/9 \[", err), err  # a bar over the 9 batches
 

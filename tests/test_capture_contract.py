@@ -131,6 +131,8 @@ def _data(kind: str):
     X = rng.standard_normal((72, 4))
     if kind == "regression":
         return X, X @ rng.standard_normal((4, 2))
+    if kind == "binary":
+        return X, (X[:, 0] - X[:, 3] > 0).astype(int)
     return X, (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)  # 3 classes
 
 
@@ -146,6 +148,8 @@ CONFIGS = {
     "sample_weight": dict(solver="sgd", alpha=0.01, fit=dict(sample_weight=True)),
     "class_weight": dict(solver="adam", alpha=0.01, class_weight="balanced"),
     "early_stopping": dict(solver="adam", early_stopping=True, n_iter_no_change=50),
+    "binary+tanh": dict(solver="sgd", activation="tanh", kind="binary", early_stopping=True,
+                        n_iter_no_change=50),
     "validation_data": dict(solver="sgd", dropout=0.2, fit=dict(validation_data=True)),
     "regressor+everything": dict(solver="adam", alpha=0.1, dropout=0.2, clip_norm=1.0,
                                  kind="regression", fit=dict(sample_weight=True)),
@@ -201,7 +205,7 @@ def test_consecutive_epochs_issue_identical_calls(name):
 # the step's own kernels write into its workspace; what still makes new arrays per step:
 # the portable dropout generator and masks, and the portable output layers of a regressor
 # (identity) and of binary and multilabel targets (sigmoid), which torch does not override
-ALLOCATE = {"dropout", "validation_data", "regressor+everything"}
+ALLOCATE = {"dropout", "validation_data", "regressor+everything", "binary+tanh"}
 
 
 @pytest.mark.parametrize("name", sorted(set(CONFIGS) - ALLOCATE))

@@ -56,7 +56,7 @@ def test_multiclass_softmax_probabilities_and_labels():
     assert est.out_activation_ == "softmax" and est.n_outputs_ == 3
     assert list(est.classes_) == ["ant", "bee", "cat"]
     P = est.predict_proba(X)
-    assert P.shape == (60, 3) and P.dtype == np.float32
+    assert P.shape == (60, 3) and P.dtype == X.dtype == np.float64  # X's dtype, as scikit-learn
     np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-6)
     pred = est.predict(X)
     np.testing.assert_array_equal(pred, est.classes_[P.argmax(axis=1)])
@@ -118,13 +118,38 @@ def test_per_layer_activations_and_dropout_and_repr():
     X, y = blobs()
     est = small(hidden_layer_sizes=(6, 5), activation=["tanh", "logistic"], dropout=[0.2, 0.0],
                 backend="numpy")
-    assert repr(est) == ("MLPClassifier(?-6-5-?, tanh/logistic, backend=numpy, "
-                         "dropout=[0.2, 0.0], learning_rate_init=0.01, max_iter=5, "
-                         "random_state=0)")
+    assert est.summary() == ("MLPClassifier(?-6-5-?, tanh/logistic, backend=numpy, "
+                             "dropout=[0.2, 0.0], learning_rate_init=0.01, max_iter=5, "
+                             "random_state=0)")
     est.fit(X, y)
     assert est._net.g == ["tanh", "sigmoid", "softmax"]
-    assert repr(est).startswith("MLPClassifier(4-6-5-3, tanh/sigmoid, softmax, backend=numpy")
-    assert repr(MLPClassifier()) == "MLPClassifier(?-100-?, relu, backend=auto)"
+    assert est.summary().startswith("MLPClassifier(4-6-5-3, tanh/sigmoid, softmax, "
+                                    "backend=numpy")
+    assert MLPClassifier().summary() == "MLPClassifier(?-100-?, relu, backend=auto)"
+    # repr is scikit-learn's: the parameters that differ from the defaults, pasteable
+    assert repr(MLPClassifier()) == "MLPClassifier()"
+    assert " ".join(repr(small(backend="numpy")).split()) == (
+        "MLPClassifier(backend='numpy', hidden_layer_sizes=(8,), learning_rate_init=0.01, "
+        "max_iter=5, random_state=0)")
+    assert repr(eval(repr(est))) == repr(est)  # pasteable: GridSearchCV's best_estimator_
+
+
+@CONV
+def test_one_class_trains_as_scikit_learns():
+    """A single class (scikit-learn's LabelBinarizer: one output unit trained to 0): predict
+    gives that class, predict_proba two columns [1 - p, p], as scikit-learn's."""
+    X, y = blobs()
+    ones = np.full(len(y), "only")
+    est = small(hidden_layer_sizes=(3,)).fit(X, ones)
+    assert est.classes_.tolist() == ["only"] and est.n_outputs_ == 1
+    assert (est.predict(X) == "only").all() and est.score(X, ones) == 1.0
+    P = est.predict_proba(X)
+    assert P.shape == (len(y), 2)
+    sk = pytest.importorskip("sklearn.neural_network")
+    with pytest.warns(ConvergenceWarning):
+        ref = sk.MLPClassifier(hidden_layer_sizes=(3,), max_iter=5, random_state=0,
+                               learning_rate_init=0.01).fit(X, ones)
+    np.testing.assert_allclose(P, ref.predict_proba(X), rtol=1e-9)
 
 
 @CONV
@@ -256,7 +281,6 @@ BAD_FIT = [
     ("complex X", lambda X, y: (X + 1j, y), ValueError, "Complex data not supported"),
     ("short y", lambda X, y: (X, y[:-1]), ValueError, "y has 59 samples but X has 60"),
     ("y None", lambda X, y: (X, None), ValueError, "requires y to be passed"),
-    ("one class", lambda X, y: (X, np.zeros_like(y)), ValueError, "at least 2 classes"),
     ("continuous y", lambda X, y: (X, y + 0.5), ValueError, "Unknown label type: continuous"),
     ("nan in y", lambda X, y: (X, np.where(np.arange(60) == 3, np.nan, y)), ValueError,
      "Input y contains NaN"),
@@ -267,21 +291,22 @@ BAD_FIT = [
 @CONV
 def test_bad_fit_input_raises_and_leaves_the_model_unchanged(case, make, exc, match):
     X, y = blobs()
-    est = small().fit(X, y)
+    kw = {"dtype": "float32"} if "float32" in case else {}
+    est = small(**kw).fit(X, y)
     before = snapshot(est)
     Xb, yb = make(X, y)
     with pytest.raises(exc, match=match):
         est.fit(Xb, yb)
     assert_unchanged(est, before)
     with pytest.raises(exc, match=match):  # a new estimator fails the same way, unfitted
-        fresh = small()
+        fresh = small(**kw)
         fresh.fit(Xb, yb)
     assert not hasattr(fresh, "n_features_in_")
 
 
 BAD_PARAMS = [
     (dict(backend="cuppy"), "unknown backend 'cuppy'; expected one of numpy"),
-    (dict(solver="lbfgs"), "unknown solver 'lbfgs'; expected one of sgd, adam"),
+    (dict(solver="newton"), "unknown solver 'newton'; expected one of sgd, adam, lbfgs"),
     (dict(activation="swish"), "unknown activation 'swish'; expected one of relu"),
     (dict(activation=["relu", "nope"], hidden_layer_sizes=(3, 3)),
      "unknown activation 'nope' for hidden layer 2"),
@@ -295,7 +320,8 @@ BAD_PARAMS = [
     (dict(learning_rate="cyclic"), "unknown learning_rate 'cyclic'"),
     (dict(max_iter=0), r"max_iter must be an integer in \[1"),
     (dict(alpha=-1.0), r"alpha must be a number in \[0"),
-    (dict(dtype="float16"), "dtype must be 'float32' or 'float64'"),
+    (dict(dtype="float16"), "dtype must be None .X's: float32 stays float32, anything else "
+                            "float64., 'float32' or 'float64'; got 'float16'"),
     (dict(dropout=1.0), r"dropout must be a number in \[0, 1\)"),
     (dict(dropout=[0.1, 0.1]), "one per hidden layer"),
     (dict(clip_norm=0.0), r"clip_norm must be a number in \(0"),

@@ -181,7 +181,7 @@ def test_divergence_keeps_finite_parameters(place, dtype):
     est = MLPRegressor(hidden_layer_sizes=(8,), solver="sgd", momentum=0.0, dtype=dtype,
                        learning_rate_init=1.0, batch_size=8, max_iter=20, random_state=0,
                        backend=name, device=device)
-    with pytest.raises(xpnet.DivergenceError, match="training diverged at epoch 1"):
+    with pytest.raises(xpnet.DivergenceError, match="Training diverged at epoch 1"):
         est.fit(X, y)
     assert est.n_iter_ == 0
     assert all(np.isfinite(c).all() for c in est.coefs_ + est.intercepts_)

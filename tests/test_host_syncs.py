@@ -123,9 +123,9 @@ CASES = {
     "validation_data": dict(solver="adam"),
     "regressor": dict(solver="adam"),
     "device_inputs": dict(solver="sgd", momentum=0.9),  # X, y given as device1 arrays
-    # callbacks see the epoch's host numbers; the best weights are a device copy; verbose=2
-    # draws a bar over the batches, counting steps
-    "callbacks": dict(solver="adam", verbose=2),
+    # callbacks see the epoch's host numbers; the best weights are a device copy;
+    # progress_bar="batches" draws a bar over the batches, counting steps
+    "callbacks": dict(solver="adam", progress_bar="batches"),
     "sample_weight": dict(solver="sgd", momentum=0.9, class_weight="balanced"),
 }
 

@@ -17,6 +17,12 @@ from xpnet.core.losses import (COST_DERIVATIVES, COSTS, OUTPUT_COST, binary_cros
 ZL = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, -0.5]])
 
 
+def _clipped(loss, dtype):
+    """-log p for p clipped to [eps, 1 - eps] (scikit-learn's)."""
+    eps = float(np.finfo(dtype).eps)
+    return min(max(loss, -math.log1p(-eps)), -math.log(eps))
+
+
 def _tol(dtype):
     return 1e-6 if dtype == "float32" else 1e-14
 
@@ -69,7 +75,8 @@ def test_poisson_deviance_definition(backend, dtype):
 
 @pytest.mark.parametrize("z", [1e4, 1e3, 100.0])
 def test_cross_entropy_huge_logits(backend, dtype, z):
-    """Logits z apart: J = log(1 + e^-z + e^-2z) ~ 0 when right, = z (+ log 2 ...) when wrong;
+    """Logits z apart: J = log(1 + e^-z + e^-2z) ~ 0 when right, = z (+ log 2 ...) when wrong,
+    each clipped to [-log(1 - eps), -log eps] as scikit-learn clips p to [eps, 1 - eps];
     finite, exact, no log(0), no overflow warnings (filterwarnings=error)."""
     Zh = np.array([[z, 0.0, 0.0], [0.0, z, 0.0], [-z, -z, z]])
     # column 1 right (class 1), column 2 wrong: lse = z + log(1 + e^-z + e^-2z), Y.Z = 0,
@@ -78,7 +85,7 @@ def test_cross_entropy_huge_logits(backend, dtype, z):
     col1 = math.log1p(math.exp(-z) + math.exp(-2 * z))
     col2 = z + math.log1p(math.exp(-z) + math.exp(-2 * z))
     col3 = math.log1p(2 * math.exp(-z))
-    expected = (col1 + col2 + col3) / 3
+    expected = sum(_clipped(c, dtype) for c in (col1, col2, col3)) / 3
     J = cross_entropy(to_backend(backend, Zh, dtype), to_backend(backend, Y, dtype), xp=backend.xp)
     assert np.isfinite(float(J))
     assert_close(J, to_backend(backend, np.float64(expected), dtype), rtol=_tol(dtype))
@@ -86,26 +93,53 @@ def test_cross_entropy_huge_logits(backend, dtype, z):
 
 @pytest.mark.parametrize("z", [1e4, 1000.0, 40.0])
 def test_binary_cross_entropy_huge_logits(backend, dtype, z):
-    """BCE at Z = +-z: right answers cost log(1 + e^-z) ~ 0, wrong ones cost z + log(1 + e^-z):
-    finite and exact where A = sigmoid(Z) rounds to exactly 0 or 1 (no log(0))."""
+    """BCE at Z = +-z: right answers cost log(1 + e^-z) ~ 0, wrong ones cost z + log(1 + e^-z),
+    each clipped as scikit-learn clips p: finite and exact where A = sigmoid(Z) rounds to
+    exactly 0 or 1 (no log(0))."""
     Zh = np.array([[z, -z, z, -z]])
     Y = np.array([[1.0, 0.0, 0.0, 1.0]])
     right = math.log1p(math.exp(-z))
     wrong = z + math.log1p(math.exp(-z))
-    expected = (2 * right + 2 * wrong) / 4
+    expected = (2 * _clipped(right, dtype) + 2 * _clipped(wrong, dtype)) / 4
     J = binary_cross_entropy(to_backend(backend, Zh, dtype), to_backend(backend, Y, dtype),
                              xp=backend.xp)
     assert np.isfinite(float(J))
     assert_close(J, to_backend(backend, np.float64(expected), dtype), rtol=_tol(dtype))
 
 
-def test_costs_at_perfect_prediction_are_zero(backend):
+def test_costs_at_perfect_prediction_are_scikit_learns_floor(backend):
+    """A perfect prediction costs -log(1 - eps) ~ eps per log-loss term (p clipped to 1 - eps,
+    scikit-learn's), the squared error 0."""
     Z = to_backend(backend, [[1e4, -1e4], [-1e4, 1e4]])
     Y = to_backend(backend, [[1.0, 0.0], [0.0, 1.0]])
-    zero = to_backend(backend, np.float64(0.0))
-    assert_close(cross_entropy(Z, Y, xp=backend.xp), zero, atol=0.0)
-    assert_close(binary_cross_entropy(Z, Y, xp=backend.xp), zero, atol=0.0)
-    assert_close(squared_error(Y, Y, xp=backend.xp), zero, atol=0.0)
+    floor = -math.log1p(-np.finfo(np.float64).eps)
+    assert_close(cross_entropy(Z, Y, xp=backend.xp), to_backend(backend, np.float64(floor)),
+                 rtol=1e-15)
+    assert_close(binary_cross_entropy(Z, Y, xp=backend.xp),
+                 to_backend(backend, np.float64(2 * floor)), rtol=1e-15)  # 2 outputs each
+    assert_close(squared_error(Y, Y, xp=backend.xp), to_backend(backend, np.float64(0.0)),
+                 atol=0.0)
+
+
+@pytest.mark.parametrize("output", ["softmax", "sigmoid"])
+def test_log_losses_are_scikit_learns_on_saturated_outputs(output):
+    """scikit-learn's log_loss / binary_log_loss (probabilities clipped to [eps, 1 - eps])
+    on outputs from right to saturated-wrong, float64: the same J to 1e-12."""
+    from sklearn.neural_network._base import binary_log_loss, log_loss
+
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((3, 40)) * np.geomspace(0.1, 60.0, 40)  # up to e^-100 and beyond
+    if output == "softmax":
+        Y = np.eye(3)[rng.integers(0, 3, 40)].T
+        P = np.exp(Z - Z.max(0)) / np.exp(Z - Z.max(0)).sum(0)
+        want, got = log_loss(Y.T, P.T), cross_entropy(Z, Y, xp=np)
+    else:  # |z| < 5 or > 40 (p rounds to 0 or 1: clipped). In between, on a wrong answer,
+        # scikit-learn's log(1 - p) of p within 1e-3 of 1 loses digits; softplus(z) does not
+        Z = np.where(np.abs(Z) < 5, Z, np.sign(Z) * (40 + np.abs(Z)))
+        Y = (rng.uniform(size=Z.shape) < 0.5).astype(float)
+        want = binary_log_loss(Y.T, 1 / (1 + np.exp(-Z.T)))
+        got = binary_cross_entropy(Z, Y, xp=np)
+    assert float(got) == pytest.approx(want, rel=1e-12)
 
 
 @pytest.mark.parametrize("cost, output", [("cross_entropy", "softmax"),

@@ -49,7 +49,7 @@ def files(tmp_path_factory) -> dict[str, tuple[str, Any]]:
     X, y = _data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        MLPClassifier((6, 4), activation=["tanh", "logistic"], max_iter=3,
+        MLPClassifier((6, 4), activation=["tanh", "logistic"], max_iter=3, dtype="float32",
                       random_state=0).fit(X, LABELS[y]).save(d / "clf.xpnet")
         MLPRegressor("poisson", (5,), solver="sgd", learning_rate_init=0.01, max_iter=3,
                      random_state=0).fit(X, np.abs(X[:, :2])).save(d / "reg.xpnet")
@@ -177,7 +177,7 @@ MODEL_CASES = {
     "non-finite alpha": ("clf", _set("params", "alpha", value="nan"), r"params.alpha is 'nan'"),
     "hidden_layer_sizes disagrees": ("clf", _set("params", "hidden_layer_sizes", value=[7, 4]),
                                      r"params.hidden_layer_sizes \[7, 4\] disagrees"),
-    "unknown solver": ("clf", _set("params", "solver", value="lbfgs"), r"params.solver"),
+    "unknown solver": ("clf", _set("params", "solver", value="newton"), r"params.solver"),
     "dropout of another length": ("clf", _set("params", "dropout", value=[0.1]),
                                   r"params.dropout is \[0.1\]"),
     "negative random_state": ("clf", _set("params", "random_state", value=-1),

@@ -97,10 +97,17 @@ def test_memory_stays_one_dense_chunk():
     assert peak < 0.6 * dense_bytes, f"peak {peak / 2**20:.0f} MiB"
 
 
+def test_coo_and_other_formats_are_converted_as_scikit_learn_does():
+    X, y = _data()
+    csr = _quiet(MLPClassifier((4,), max_iter=2, random_state=0).fit, sp.csr_matrix(X), y)
+    for fmt in (sp.coo_matrix, sp.coo_array, sp.lil_matrix, sp.dok_array):
+        est = _quiet(MLPClassifier((4,), max_iter=2, random_state=0).fit, fmt(X), y)
+        np.testing.assert_array_equal(est.coefs_[0], csr.coefs_[0])
+        np.testing.assert_array_equal(est.predict_proba(fmt(X)), csr.predict_proba(X))
+
+
 def test_bad_sparse_input_is_refused():
     X, y = _data()
-    with pytest.raises(TypeError, match="sparse COO matrix; xpnet takes CSR or CSC"):
-        MLPClassifier(max_iter=1).fit(sp.coo_matrix(X), y)
     bad = sp.csr_matrix(X)
     bad.data[0] = np.nan
     with pytest.raises(ValueError, match="NaN"):

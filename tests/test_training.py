@@ -286,36 +286,56 @@ def test_invscaling_and_adaptive_schedules_follow_scikit_learn():
         [0.1, 0.1, 0.02, 0.02, 0.004, 0.004])
 
 
-def test_verbose_shows_a_progress_bar_with_loss(capsys):
+def test_progress_bar_shows_the_loss(capsys):
     X, y = blobs()
     with pytest.warns(ConvergenceWarning):
-        MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, verbose=True, early_stopping=True,
-                      random_state=0).fit(X, y)
-    err = capsys.readouterr().err
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, progress_bar=True,
+                      early_stopping=True, random_state=0).fit(X, y)
+    out, err = capsys.readouterr()
     assert "2/2" in err and "loss=" in err and "val_score=" in err
+    assert out == ""  # the bar alone: nothing on stdout
     with pytest.warns(ConvergenceWarning):  # validation metrics without early stopping too
-        est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, verbose=True,
+        est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, progress_bar=True,
                             random_state=0).fit(X[:36], y[:36], validation_data=(X[36:], y[36:]))
     err = capsys.readouterr().err
     assert "2/2" in err and f"val_loss={est.validation_loss_curve_[-1]:.5g}" in err
     assert f"val_score={est.validation_scores_[-1]:.4f}" in err
     with pytest.warns(ConvergenceWarning):
-        MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, verbose=True,
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, progress_bar=True,
                       random_state=0).fit(X, y)
     assert "val_loss" not in capsys.readouterr().err
+    with pytest.raises(ValueError, match="progress_bar must be False, True"):
+        MLPClassifier(progress_bar="yes").fit(X, y)
 
 
-def test_verbose_without_tqdm_prints_a_line_per_epoch(capsys, monkeypatch):
+def test_verbose_prints_scikit_learns_lines(capsys):
+    """verbose=True: scikit-learn's lines on stdout, its numbers, and no bar."""
+    sk = pytest.importorskip("sklearn.neural_network")
+    X, y = blobs()
+    kw = dict(hidden_layer_sizes=(4,), max_iter=3, early_stopping=True, random_state=0,
+              validation_fraction=0.2)
+    with pytest.warns(ConvergenceWarning):
+        sk.MLPClassifier(**kw, verbose=True).fit(X, y)
+    ref = capsys.readouterr().out.splitlines()
+    with pytest.warns(ConvergenceWarning):
+        MLPClassifier(**kw, verbose=True).fit(X, y)
+    out, err = capsys.readouterr()
+    assert out.splitlines() == ref  # float64 data: the very same numbers
+    assert [line.split(",")[0] for line in ref[::2]] == [f"Iteration {k}" for k in (1, 2, 3)]
+    assert ref[1].startswith("Validation score: ") and err == ""
+
+
+def test_progress_bar_without_tqdm_prints_a_line_per_epoch(capsys, monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "tqdm", None)  # "not installed": import raises
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
     X, y = blobs()
     with pytest.warns(ConvergenceWarning):
-        MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, verbose=True,
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, progress_bar=True,
                       random_state=0).fit(X, y)
     out = capsys.readouterr().out.splitlines()
-    assert [line.split(":")[0] for line in out] == ["Epoch 1", "Epoch 2"]
+    assert [line.split(",")[0] for line in out] == ["Iteration 1", "Iteration 2"]
     assert "loss = " in out[0]
 
 
@@ -326,11 +346,15 @@ def test_divergence_stops_with_the_last_finite_parameters_and_a_hint():
     y = 1e4 * (X @ [1.0, 2.0, -1.0])
     est = MLPRegressor(hidden_layer_sizes=(8,), solver="sgd", momentum=0.0,
                        learning_rate_init=1.0, batch_size=8, max_iter=20, random_state=0)
-    with pytest.raises(DivergenceError, match=r"training diverged at epoch 1, batch \d+ of 8: "
+    with pytest.raises(DivergenceError, match=r"Training diverged at epoch 1, batch \d+ of 8: "
                                               r"the loss became (inf|nan).*lower "
                                               r"learning_rate_init \(now 1\).*float64.*clip_norm"
                        ) as info:
         est.fit(X, y)
+    assert isinstance(info.value, ValueError)  # and scikit-learn's words, first
+    assert str(info.value).startswith("Solver produced non-finite parameter weights. The input "
+                                      "data may contain large values and need to be "
+                                      "preprocessed.")
     assert info.value.epoch == 1 and 1 <= info.value.batch <= 8
     assert est.n_iter_ == 0 and est.loss_curve_ == []
     assert all(np.isfinite(c).all() for c in est.coefs_ + est.intercepts_)

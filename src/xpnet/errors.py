@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-__all__ = ["BackendError", "DeviceMemoryError", "DistributedError", "DivergenceError",
-           "ModelFileError"]
+__all__ = ["NON_FINITE", "BackendError", "DeviceMemoryError", "DistributedError",
+           "DivergenceError", "ModelFileError"]
+
+#: scikit-learn's words for a fit that ends at non-finite parameters (its ValueError's)
+NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large "
+              "values and need to be preprocessed.")
 
 
 class BackendError(ValueError):
     """A backend or device that does not exist, is not installed, or cannot run here."""
 
 
-class DivergenceError(FloatingPointError):
-    """Training produced a non-finite loss or parameter; the model keeps the last finite ones."""
+class DivergenceError(FloatingPointError, ValueError):
+    """Training produced a non-finite loss or parameter; the model keeps the last finite ones.
+
+    A ValueError too, whose message starts with scikit-learn's (:data:`NON_FINITE`): code
+    written for scikit-learn's MLP catches it as it catches scikit-learn's."""
 
     def __init__(self, message: str, epoch: int, batch: int | None) -> None:
         super().__init__(message)

@@ -179,7 +179,9 @@ def device_context(backend: Backend) -> Any:
 
 
 def _resolve(*arrays: Any) -> tuple[Any, Backend]:
-    return namespace(*arrays), backend_of(arrays[0])
+    namespace(*arrays)  # TypeError when they mix libraries
+    be = backend_of(arrays[0])
+    return be.xp, be
 
 
 dispatch.register(_resolve)

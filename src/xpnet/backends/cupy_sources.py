@@ -86,8 +86,9 @@ def kernel_name(key: str) -> str:
 # the classes). ``params``: C parameters with T for the float type; ``body``: C statements
 # using j. Arrays are addressed with their strides in elements (Y is a transposed view).
 COLUMN: dict[str, tuple[str, str]] = {
-    # S_j = sum_k y_kj (lse_j - z_kj);  dZ[L]_kj = (softmax(z_j)_k - y_kj) / m
-    # (lse_j = max_k z_kj + log sum_k exp(z_kj - max): cross-entropy and its delta, fused)
+    # S_j = sum_k y_kj clip(lse_j - z_kj);  dZ[L]_kj = (softmax(z_j)_k - y_kj) / m
+    # (lse_j = max_k z_kj + log sum_k exp(z_kj - max): cross-entropy and its delta, fused;
+    # clip to [-log(1 - eps), -log eps]: p in [eps, 1 - eps], scikit-learn's clipping)
     "softmax_xent": (
         "const T* Z, long long zs0, long long zs1, const T* Y, long long ys0, long long ys1, "
         "T* dZ, T* S, int n, int m, double inv_m",
@@ -96,9 +97,11 @@ COLUMN: dict[str, tuple[str, str]] = {
         "T s = (T)0; "
         "for (int k = 0; k < n; ++k) s += exp(Z[k * zs0 + j * zs1] - mx); "
         "T lse = mx + log(s); T loss = (T)0; "
+        "const double eps = sizeof(T) == 4 ? 1.1920928955078125e-07 : 2.220446049250313e-16; "
+        "const T lo = (T)(-log1p(-eps)), hi = (T)(-log(eps)); "
         "for (int k = 0; k < n; ++k) { "
-        "  T z = Z[k * zs0 + j * zs1]; T y = Y[k * ys0 + j * ys1]; "
-        "  loss += y * (lse - z); "
+        "  T z = Z[k * zs0 + j * zs1]; T y = Y[k * ys0 + j * ys1]; T l = lse - z; "
+        "  loss += y * (l < lo ? lo : (l > hi ? hi : l)); "
         "  dZ[(long long)k * m + j] = (exp(z - mx) / s - y) * (T)inv_m; } "
         "S[j] = loss;"),
 }

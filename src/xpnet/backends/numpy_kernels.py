@@ -31,6 +31,7 @@ import numpy as np
 from xpnet.backends.numpy_random import numpy_dropout_mask
 from xpnet.core.activations import ACTIVATIONS
 from xpnet.core.kernels import Kernels
+from xpnet.core.losses import log_loss_bounds
 from xpnet.core.optim.base import fast_path
 
 __all__ = ["MAX_SHARED_WORKSPACES", "NumpyKernels", "Workspace", "numpy_sgd"]
@@ -150,14 +151,16 @@ class NumpyKernels(Kernels):
         if g != "softmax":
             return super().output_loss_delta(ZL, Y, g, xp=xp, ws=ws)
         out, dt = _out(ws), ZL.dtype
-        # S = sum_i [lse(Z(i)) - Y(i).Z(i)];  A = exp(Z - max) / sum exp(Z - max)
+        # S = sum_i clip(lse(Z(i)) - Y(i).Z(i)) (one-hot Y; clipped as scikit-learn clips p:
+        # losses.log_loss_bounds);  A = exp(Z - max) / sum exp(Z - max)
         Zmax = ZL.max(axis=0, keepdims=True)
         E = np.subtract(ZL, Zmax, out=out("E", ZL.shape, dt))
         np.exp(E, out=E)
         s = E.sum(axis=0, keepdims=True)
         lse = np.log(s)
         lse += Zmax
-        S = lse.sum() - np.multiply(Y, ZL, out=out("YZ", ZL.shape, dt)).sum()
+        lse -= np.multiply(Y, ZL, out=out("YZ", ZL.shape, dt)).sum(axis=0, keepdims=True)
+        S = np.clip(lse, *log_loss_bounds(dt, xp=np)).sum()
         E /= s
         return np.asarray(S), self.output_delta(E, Y, xp=xp, ws=ws)
 

@@ -28,9 +28,9 @@ class TorchBackend(Backend):
 
     @classmethod
     def _namespace(cls) -> Any:
-        import array_api_compat.torch as xp
+        from xpnet.backends import torch_namespace  # compat's, scalars kept in maximum/minimum
 
-        return xp
+        return torch_namespace
 
     def free_memory(self) -> int | None:
         """The driver's free bytes plus what torch's caching allocator holds unused (CUDA)."""

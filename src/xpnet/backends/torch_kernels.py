@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import torch
 
 from xpnet.core.kernels import Kernels
+from xpnet.core.losses import log_loss_bounds
 from xpnet.core.optim.base import fast_path
 
 __all__ = ["TorchKernels", "TorchWorkspace", "torch_adam", "torch_momentum", "torch_sgd"]
@@ -104,36 +105,41 @@ class TorchKernels(Kernels):
                           ) -> tuple[Any, Any]:
         if g != "softmax":
             return super().output_loss_delta(ZL, Y, g, xp=xp, ws=ws)
-        # S = -sum Y log softmax(Z);  dZ[L] = (softmax(Z) - Y) / m, as log_softmax's own
-        # backward of the cost: G - softmax(Z) sum_k G, G = -Y / m (= (P - Y) / m when each
-        # column of Y sums to 1, which is where dZ[L] = A[L] - Y holds): two operations
-        shape = ZL.shape
-        if ws is None:
-            logP = torch.log_softmax(ZL, dim=0)
-            S = torch.sum(Y * logP).neg_()
-            G = torch.mul(Y, -1.0 / shape[1])
-            return S, _aten._log_softmax_backward_data(G, logP, 0, ZL.dtype)
-        logP = _aten._log_softmax.out(ZL, 0, False, out=ws.out("logP", shape, ZL))
-        S = torch.sum(torch.mul(Y, logP, out=ws.out("YlogP", shape, ZL))).neg_()
-        G = torch.mul(Y, -1.0 / shape[1], out=ws.out("G", shape, ZL))
-        dZ = _aten._log_softmax_backward_data.out(G, logP, 0, ZL.dtype,
-                                                  out=ws.out("dZL", shape, ZL))
-        return S, dZ
+        # S = -sum Y clip(log softmax(Z)) (p clipped to [eps, 1 - eps], scikit-learn's);
+        # dZ[L] = (softmax(Z) - Y) / m, as log_softmax's own backward of the cost:
+        # G - softmax(Z) sum_k G, G = -Y / m (= (P - Y) / m when each column of Y sums to 1,
+        # which is where dZ[L] = A[L] - Y holds). S = m (G . clip(log P)): in the workspace,
+        # G and the clipped log P are contiguous alike, so the sum is one dot product
+        return self._softmax_loss_delta(ZL, Y, -1.0 / ZL.shape[1], xp=xp, ws=ws)
 
     def weighted_loss_delta(self, ZL: Any, Y: Any, g: str, s: Any, *, xp: Any, ws: Any
                             ) -> tuple[Any, Any]:
         if g != "softmax":
             return super().weighted_loss_delta(ZL, Y, g, s, xp=xp, ws=ws)
-        # S = m sum_i s_i L(i), L(i) = -sum_k Y log softmax(Z);  dZ[L] = (softmax(Z) - Y) s as
-        # log_softmax's backward of G = -Y s (each column of Y sums to 1)
-        shape = ZL.shape
-        logP = (torch.log_softmax(ZL, dim=0) if ws is None
-                else _aten._log_softmax.out(ZL, 0, False, out=ws.out("logP", shape, ZL)))
-        G = torch.mul(Y, s, out=_buf(ws, "G", shape, ZL)).neg_()
-        S = torch.sum(torch.mul(G, logP, out=_buf(ws, "YlogP", shape, ZL))).mul_(shape[1])
-        dZ = (_aten._log_softmax_backward_data(G, logP, 0, ZL.dtype) if ws is None
-              else _aten._log_softmax_backward_data.out(G, logP, 0, ZL.dtype,
-                                                        out=ws.out("dZL", shape, ZL)))
+        # S = m sum_i s_i L(i), L(i) = -sum_k Y clip(log softmax(Z));  dZ[L] = (softmax(Z) - Y) s
+        # as log_softmax's backward of G = -Y s (each column of Y sums to 1)
+        return self._softmax_loss_delta(ZL, Y, s, xp=xp, ws=ws, negate=True)
+
+    def _softmax_loss_delta(self, ZL: Any, Y: Any, c: Any, *, xp: Any, ws: Any,
+                            negate: bool = False) -> tuple[Any, Any]:
+        """(m G . clip(log softmax(Z)), log_softmax's backward of G), G = Y c (negated)."""
+        shape, m = ZL.shape, ZL.shape[1]
+        lo, hi = log_loss_bounds(ZL.dtype, xp=xp)
+        if ws is None:
+            logP = torch.log_softmax(ZL, dim=0)
+            G = torch.mul(Y, c)
+            if negate:
+                G.neg_()
+            S = torch.sum(G * logP.clamp(-hi, -lo)).mul_(m)
+            return S, _aten._log_softmax_backward_data(G, logP, 0, ZL.dtype)
+        logP = _aten._log_softmax.out(ZL, 0, False, out=ws.out("logP", shape, ZL))
+        G = torch.mul(Y, c, out=ws.out("G", shape, ZL))
+        if negate:
+            G.neg_()
+        clipped = torch.clamp(logP, -hi, -lo, out=ws.out("clipped", shape, ZL))
+        S = torch.dot(G.view(-1), clipped.view(-1)).mul_(m)
+        dZ = _aten._log_softmax_backward_data.out(G, logP, 0, ZL.dtype,
+                                                  out=ws.out("dZL", shape, ZL))
         return S, dZ
 
     # ------------------------------------------------------------------ backward

@@ -99,13 +99,13 @@ def run_train(args: argparse.Namespace) -> int:
             warnings.filterwarnings("ignore", category=ConvergenceWarning)
             model.fit(X_fit, y_fit, validation_data=validation, checkpoint=args.checkpoint,
                       resume=args.resume, callbacks=[stopper] if stopper else None)
-    except user_errors() as exc:
-        raise UsageError(exc) from None
     except (FloatingPointError, MemoryError) as exc:  # xpnet's DivergenceError, DeviceMemoryError
         raise TrainingFailed(f"training failed: {type(exc).__name__}: {exc}") from None
+    except user_errors() as exc:  # (after: DivergenceError is a ValueError too)
+        raise UsageError(exc) from None
     seconds = time.perf_counter() - start
 
-    print(f"model: {model!r}")
+    print(f"model: {model.summary()}")
     metrics = report(model, ds)
     _report_validation(model, ds.task, validation, stopper)
     epochs = int(getattr(model, "n_iter_", args.epochs))
@@ -216,7 +216,8 @@ def _make_estimator(args: argparse.Namespace, task: str, backend: str) -> Any:
                # --early-stopping watches the validation loss instead of the training loss
                n_iter_no_change=args.epochs + 1 if args.early_stopping else args.patience,
                momentum=args.momentum, clip_norm=args.clip_norm,
-               verbose=not args.quiet, backend=backend, device=args.device, dtype=args.dtype,
+               progress_bar=not args.quiet, backend=backend, device=args.device,
+               dtype=args.dtype,
                tf32=args.tf32, distributed=args.distributed)
 
 

@@ -2,14 +2,19 @@
 
 Working from Z[L] rather than A[L] = g(Z[L]) keeps every cost finite: cross-entropy uses
 log-sum-exp, binary cross-entropy uses log(1 + exp(-|Z|)), the Poisson deviance uses Z for
-log A, so no log(0) is ever taken and large logits give large but finite costs. Each cost is paired with the output activation for
-which dZ[L] = A[L] - Y holds (:data:`OUTPUT_COST`).
+log A, so no log(0) is ever taken. The two log losses then clip as scikit-learn clips the
+probabilities, p in [eps, 1 - eps] (eps of the dtype), i.e. -log p in [-log(1 - eps), -log eps]
+(:func:`log_loss_bounds`): a saturated output costs -log eps, not more, and the loss curve of
+a saturating epoch is scikit-learn's. (Only the reported cost: the gradients are A[L] - Y,
+unclipped, as scikit-learn's.) Each cost is paired with the output activation for which
+dZ[L] = A[L] - Y holds (:data:`OUTPUT_COST`).
 
 ``cost_derivative`` gives dA[L] = m dJ/dA[L] for the general, unfused chain rule.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 __all__ = [
@@ -22,6 +27,7 @@ __all__ = [
     "cost_derivative",
     "cross_entropy",
     "cross_entropy_derivative",
+    "log_loss_bounds",
     "poisson_deviance",
     "poisson_deviance_derivative",
     "squared_error",
@@ -35,17 +41,29 @@ def _logsumexp(Z: Any, *, xp: Any) -> Any:
     return Zmax + xp.log(xp.sum(xp.exp(Z - Zmax), axis=0, keepdims=True))
 
 
+def log_loss_bounds(dtype: Any, *, xp: Any) -> tuple[float, float]:
+    """(-log(1 - eps), -log eps): -log p for p clipped to [eps, 1 - eps], eps of ``dtype``
+    (scikit-learn's clipping of the probabilities in its log losses)."""
+    eps = float(xp.finfo(dtype).eps)
+    return -math.log1p(-eps), -math.log(eps)
+
+
+def _clip(L: Any, bounds: tuple[float, float], *, xp: Any) -> Any:
+    return xp.minimum(xp.maximum(L, bounds[0]), bounds[1])
+
+
 def cross_entropy(ZL: Any, Y: Any, *, xp: Any) -> Any:
-    """J = -(1/m) sum_i sum_k Y_k(i) log softmax(Z[L])_k(i) = (1/m) sum_i [lse(Z(i)) - Y(i).Z(i)]."""
+    """J = -(1/m) sum_i sum_k Y_k(i) log clip(softmax(Z[L])_k(i)), the log of softmax as
+    Z_k - lse(Z) (p clipped to [eps, 1 - eps])."""
     m = ZL.shape[1]
-    return (xp.sum(_logsumexp(ZL, xp=xp)) - xp.sum(Y * ZL)) / m
+    return xp.sum(cross_entropy_per_example(ZL, Y, xp=xp)) / m
 
 
 def binary_cross_entropy(ZL: Any, Y: Any, *, xp: Any) -> Any:
-    """J = -(1/m) sum [Y log A + (1 - Y) log(1 - A)], A = sigmoid(Z[L]),
-    as (1/m) sum [max(Z, 0) - Z Y + log(1 + exp(-|Z|))]."""
+    """J = -(1/m) sum [Y log clip(A) + (1 - Y) log(1 - clip(A))], A = sigmoid(Z[L]), with
+    -log A = softplus(-Z), -log(1 - A) = softplus(Z) (p clipped to [eps, 1 - eps])."""
     m = ZL.shape[1]
-    return xp.sum(xp.maximum(ZL, 0.0) - ZL * Y + xp.log1p(xp.exp(-xp.abs(ZL)))) / m
+    return xp.sum(binary_cross_entropy_per_example(ZL, Y, xp=xp)) / m
 
 
 def squared_error(ZL: Any, Y: Any, *, xp: Any) -> Any:
@@ -65,14 +83,22 @@ def poisson_deviance(ZL: Any, Y: Any, *, xp: Any) -> Any:
 
 # --------------------------------------------------------------------------- per example
 def cross_entropy_per_example(ZL: Any, Y: Any, *, xp: Any) -> Any:
-    """L(i) = lse(Z(i)) - Y(i).Z(i), a (1, m) row: cross_entropy = mean of it."""
-    return _logsumexp(ZL, xp=xp) - xp.sum(Y * ZL, axis=0, keepdims=True)
+    """L(i) = sum_k Y_k(i) clip(lse(Z(i)) - Z_k(i)), a (1, m) row: cross_entropy = mean of it."""
+    nll = _clip(_logsumexp(ZL, xp=xp) - ZL, log_loss_bounds(ZL.dtype, xp=xp), xp=xp)
+    return xp.sum(Y * nll, axis=0, keepdims=True)
+
+
+def _softplus(Z: Any, *, xp: Any) -> Any:
+    """log(1 + exp(Z)) = max(Z, 0) + log(1 + exp(-|Z|))."""
+    return xp.maximum(Z, 0.0) + xp.log1p(xp.exp(-xp.abs(Z)))
 
 
 def binary_cross_entropy_per_example(ZL: Any, Y: Any, *, xp: Any) -> Any:
-    """L(i) = sum_k [max(Z, 0) - Z Y + log(1 + exp(-|Z|))], a (1, m) row."""
-    return xp.sum(xp.maximum(ZL, 0.0) - ZL * Y + xp.log1p(xp.exp(-xp.abs(ZL))), axis=0,
-                  keepdims=True)
+    """L(i) = sum_k [Y clip(softplus(-Z)) + (1 - Y) clip(softplus(Z))], a (1, m) row."""
+    bounds = log_loss_bounds(ZL.dtype, xp=xp)
+    L = (Y * _clip(_softplus(-ZL, xp=xp), bounds, xp=xp)
+         + (1.0 - Y) * _clip(_softplus(ZL, xp=xp), bounds, xp=xp))
+    return xp.sum(L, axis=0, keepdims=True)
 
 
 def squared_error_per_example(ZL: Any, Y: Any, *, xp: Any) -> Any:

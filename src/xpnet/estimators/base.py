@@ -8,13 +8,16 @@ Fitting is :class:`xpnet.fitting.FittingMixin`; model files are :mod:`xpnet.mode
 
 from __future__ import annotations
 
+import functools
 import os
+import types
 from typing import Any, Callable
 
 import numpy as np
 
 from xpnet.io import modelfile
-from xpnet.estimators.sklearn_base import BaseEstimator, NotFittedError
+from xpnet.estimators.params import STOCHASTIC
+from xpnet.estimators.sklearn_base import HAVE_SKLEARN, BaseEstimator, NotFittedError
 from xpnet.backends import device_context, to_numpy
 from xpnet.estimators.fitting import FittingMixin
 from xpnet.training.inference import predict_in_chunks
@@ -22,7 +25,25 @@ from xpnet.training.streaming import is_sparse
 from xpnet.estimators.feature_names import check_feature_names
 from xpnet.estimators.inputs import check_X, is_backend_array
 
-__all__ = ["BaseMLP"]  # for xpnet.estimators
+__all__ = ["BaseMLP", "stochastic_only"]  # for xpnet.estimators
+
+
+class stochastic_only:  # noqa: N801 (a decorator, named as scikit-learn's available_if)
+    """A method that exists only for the stochastic solvers (sgd, adam), as scikit-learn's
+    ``partial_fit``: with ``solver="lbfgs"``, ``hasattr(est, "partial_fit")`` is False."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        functools.update_wrapper(self, fn)
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self.fn
+        if obj.solver not in STOCHASTIC:
+            raise AttributeError(f"{self.fn.__name__} is only available for stochastic "
+                                 f"optimizers. {obj.solver} is not stochastic: use "
+                                 f"solver='sgd' or 'adam' to train in increments")
+        return types.MethodType(self.fn, obj)
 
 
 class BaseMLP(FittingMixin, BaseEstimator):
@@ -100,7 +121,10 @@ class BaseMLP(FittingMixin, BaseEstimator):
         self._check_fitted()
         return self._net.L + 1
 
-    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+    def summary(self) -> str:
+        """The architecture in one line: ``MLPClassifier(784-256-10, relu, softmax,
+        backend=cupy, ...)`` (``?`` for sizes not known before fit; then the parameters that
+        differ from the defaults). ``repr`` is scikit-learn's: those parameters only."""
         fitted = hasattr(self, "_net")
         if fitted:
             dims = "-".join(str(n) for n in self._net.dims)
@@ -123,17 +147,27 @@ class BaseMLP(FittingMixin, BaseEstimator):
         if fitted:
             parts.append(self._net.g[-1])
         parts.append(f"backend={backend}")
-        defaults = type(self)().get_params()
+        parts += [f"{key}={value!r}" for key, value in self._changed_params().items()
+                  if key not in ("hidden_layer_sizes", "activation", "backend")]
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    def _changed_params(self) -> dict[str, Any]:
+        """The parameters whose values differ from the defaults (scikit-learn's repr's)."""
+        defaults = type(self)().get_params(deep=False)
+        changed = {}
         for key, value in self.get_params(deep=False).items():
-            if key in ("hidden_layer_sizes", "activation", "backend"):
-                continue
             try:
                 same = bool(value == defaults[key]) and type(value) is type(defaults[key])
             except Exception:
                 same = False
             if not same:
-                parts.append(f"{key}={value!r}")
-        return f"{type(self).__name__}({', '.join(parts)})"
+                changed[key] = value
+        return changed
+
+    if not HAVE_SKLEARN:  # scikit-learn's BaseEstimator gives the same, pretty-printed
+        def __repr__(self) -> str:
+            args = ", ".join(f"{k}={v!r}" for k, v in self._changed_params().items())
+            return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------------ predicting
     def _predict(self, X: Any, finish: Callable[[Any], Any],
@@ -186,7 +220,7 @@ class BaseMLP(FittingMixin, BaseEstimator):
         state = self.__dict__.copy()
         if "_net" in state:
             state["_net"] = modelfile.host_network(state["_net"])
-        if "_optimizer" in state:
+        if state.get("_optimizer") is not None:  # None: lbfgs keeps no optimizer state
             state["_optimizer"] = modelfile.host_optimizer(state["_optimizer"])
         return state
 

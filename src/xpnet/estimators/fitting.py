@@ -23,10 +23,12 @@ from xpnet.training.host_random import HostRandom, check_random_state
 from xpnet.functional import initialize_parameters
 from xpnet.estimators.feature_names import check_feature_names, feature_names
 from xpnet.estimators.weights import check_sample_weight, class_weight_factors
-from xpnet.estimators.inputs import Target, check_X, is_backend_array, resolve_backend
+from xpnet.estimators.inputs import (Target, check_X, input_dtype, is_backend_array,
+                                     resolve_backend)
 from xpnet.core.optim import LearningRateSchedule
 from xpnet.training.streaming import SPARSE_CHUNK_BYTES, chunk_rows, is_sparse, should_stream
-from xpnet.errors import DeviceMemoryError
+from xpnet.errors import NON_FINITE, DeviceMemoryError, DivergenceError
+from xpnet.training.lbfgs import convergence_message, minimize_lbfgs
 from xpnet.training.loop import Trainer
 from xpnet.training.network import Network
 from xpnet.training.progress import Progress, Settings, memory_estimate, out_of_memory
@@ -84,6 +86,9 @@ class FittingMixin:
         if incremental and cfg.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True: set "
                              "early_stopping=False, or use fit")
+        if not cfg.stochastic:
+            _check_lbfgs(cfg, validation_data=validation_data, checkpoint=checkpoint,
+                         callbacks=callbacks, comm=comm)
         every = check_number("checkpoint_every", checkpoint_every, low=1, integer=True)
         if resume and checkpoint is None:
             raise ValueError("resume=True needs checkpoint=PATH (the file to continue from)")
@@ -94,6 +99,9 @@ class FittingMixin:
             ckpt = modelfile.read(checkpoint, training=True)
         fitted = hasattr(self, "_net")
         first = ckpt is None and (not fitted or (not self.warm_start and not incremental))
+        if cfg.dtype is None:  # scikit-learn's: X's float dtype (float32 stays), else float64
+            cfg.dtype = (ckpt[1]["dtype"] if ckpt is not None else input_dtype(X) if first
+                         else self._dtype)
         if incremental and fitted and not first:
             be = self._net.backend
             if is_backend_array(X):
@@ -140,7 +148,8 @@ class FittingMixin:
             if comm is not None and comm.rank > 0:  # each rank shuffles from its own stream
                 rng = rank_random(self.random_state, comm.rank)
             state = self._new_state(be, cfg, target, dims, g, n=n, first=first,
-                                    incremental=incremental, split=val is None, rng=rng)
+                                    incremental=incremental,
+                                    split=val is None and cfg.stochastic, rng=rng)
             if comm is not None and first:  # every rank starts from rank 0's parameters
                 start = comm.bcast([to_numpy(a) for a in state["net"].theta.arrays]
                                    if comm.rank == 0 else None, "the initial parameters")
@@ -189,9 +198,13 @@ class FittingMixin:
         if target.classes is not None:
             self.classes_ = target.classes
         self._split = (train_idx, val_idx)
+        if not cfg.stochastic:
+            self._fit_lbfgs(be, cfg, net, X_train, Y_train, sw_train, target, before)
+            return self
         settings = Settings(max_iter=cfg.max_iter, batch_size=batch_size, shuffle=cfg.shuffle,
                             alpha=cfg.alpha, dropout=cfg.dropout, clip_norm=cfg.clip_norm,
-                            incremental=incremental, verbose=cfg.verbose, kind=target.kind,
+                            incremental=incremental, verbose=cfg.verbose, bars=cfg.bars,
+                            kind=target.kind,
                             loss_scale=(1.0 / n_outputs if target.out_activation == "identity"
                                         else 1.0),
                             name=name)
@@ -302,7 +315,7 @@ class FittingMixin:
         optimizer = None
         if incremental and not first and hasattr(self, "_optimizer") and net is self._net:
             optimizer = self._optimizer
-        if optimizer is None:
+        if optimizer is None and cfg.stochastic:
             optimizer = self._new_optimizer(cfg, net)
         schedule = LearningRateSchedule(cfg.schedule, power_t=cfg.power_t, tol=cfg.tol,
                                         n_iter_no_change=cfg.n_iter_no_change,
@@ -366,10 +379,62 @@ class FittingMixin:
         self._publish()
         if cfg.early_stopping and trainer.best is not None:
             net.assign(*trainer.best)  # scikit-learn restores the best weights, even when
-        if reason == "max_iter" and not incremental:  # interrupted
+        if reason == "diverged":       # interrupted or diverged
+            warnings.warn(f"Training diverged in epoch {progress.n_iter} (loss "
+                          f"{progress.loss}); with early_stopping the validation score is nan "
+                          f"there and training stopped, keeping the best weights (validation "
+                          f"score {self.best_validation_score_:g}). Lower learning_rate_init or "
+                          f"standardize the features.", ConvergenceWarning, stacklevel=4)
+        if reason == "max_iter" and not incremental:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({cfg.max_iter}) reached "
                           f"and the optimization hasn't converged yet. Raise max_iter, or "
                           f"learning_rate_init, or loosen tol.", ConvergenceWarning, stacklevel=4)
+
+    def _fit_lbfgs(self, be: Backend, cfg: Config, net: Network, X: Any, Y: Any,
+                   sw: np.ndarray | None, target: Target, before: dict[str, Any]) -> None:
+        """solver="lbfgs" (:mod:`xpnet.training.lbfgs`): all rows at once, on the device;
+        scikit-learn's n_iter_, loss_ and ConvergenceWarning. The estimator is as it was
+        before this call if the data do not fit on the device."""
+        if is_sparse(X) or (isinstance(X, np.ndarray) and be.name != "numpy"):
+            try:  # L-BFGS evaluates J over all rows: X goes to the device whole (dense)
+                X = be.dense_rows(X)
+            except Exception as exc:
+                if is_out_of_memory(exc):
+                    self.__dict__.clear()
+                    self.__dict__.update(before)
+                    raise out_of_memory(exc, f"moving all of X {tuple(X.shape)} there for "
+                                        f"solver='lbfgs' (it needs every row at once)", be,
+                                        int(X.shape[0]), int(np.prod(X.shape)) * cfg.itemsize
+                                        ) from exc
+                raise
+        progress = self._progress
+        start = net.copy()
+
+        def on_iteration(k: int, loss: float) -> None:
+            progress.loss_curve.append(loss)
+            if cfg.verbose:
+                print("Iteration %d, loss = %.8f" % (k, loss), flush=True)
+
+        res = minimize_lbfgs(net, X, Y, alpha=cfg.alpha,
+                             loss_scale=(1.0 / int(Y.shape[1]) if target.out_activation ==
+                                         "identity" else 1.0),
+                             max_iter=cfg.max_iter, max_fun=cfg.max_fun, tol=cfg.tol,
+                             sample_weight=sw, on_iteration=on_iteration)
+        progress.n_iter = min(res.nit, cfg.max_iter)
+        progress.loss = res.loss
+        self._publish()
+        # scikit-learn keeps these for the stochastic solvers only
+        self.best_loss_ = self.best_validation_score_ = self.validation_scores_ = None
+        self._no_improvement_count = 0
+        if not bool(to_numpy(net.all_finite())):
+            net.assign(*start)
+            raise DivergenceError(
+                f"{NON_FINITE} L-BFGS ended at non-finite parameters after {res.nit} "
+                f"iteration(s) (loss {res.loss}); the model keeps the parameters it started "
+                f"from. Standardize the features.", progress.n_iter, None)
+        message = convergence_message(res, cfg.max_iter)
+        if message is not None:
+            warnings.warn(message, ConvergenceWarning, stacklevel=5)
 
     def _new_optimizer(self, cfg: Config, net: Network) -> Any:
         if cfg.solver == "sgd":
@@ -388,6 +453,7 @@ class FittingMixin:
         self.history_ = [dict(h) for h in p.history]
         self.best_loss_ = None if s.early_stopping else s.best_loss
         self.best_validation_score_ = s.best_validation_score if s.early_stopping else None
+        self._no_improvement_count = s.no_improvement_count
 
 
 def _device_of_local_rank(be: Backend, comm: Any) -> Backend:
@@ -425,6 +491,21 @@ def _same_on_every_rank(comm: Any, value: Any, what: str) -> None:
     if any(v != values[0] for v in values):
         raise ValueError(f"data-parallel ranks disagree on {what}: {values}; every rank's "
                          f"shard must have the same columns and targets of the same form")
+
+
+def _check_lbfgs(cfg: Config, *, validation_data: Any, checkpoint: Any, callbacks: Any,
+                 comm: Any) -> None:
+    """What solver="lbfgs" (one optimisation over all rows, no epochs) cannot do: refused
+    before anything changes. (early_stopping, shuffle and batch_size are ignored, as
+    scikit-learn ignores them for lbfgs.)"""
+    refused = [name for name, used in (
+        ("validation_data", validation_data is not None), ("checkpoint", checkpoint is not None),
+        ("callbacks", bool(callbacks)), ("distributed", comm is not None),
+        ("dropout", cfg.dropout is not None), ("clip_norm", cfg.clip_norm is not None)) if used]
+    if refused:
+        raise ValueError(f"solver='lbfgs' does not support {', '.join(refused)}: it runs one "
+                         f"optimisation over all rows, without epochs or mini-batches. Use "
+                         f"solver='adam' or 'sgd' for these, or leave them out")
 
 
 def _checked_callbacks(callbacks: Any) -> list[Any]:

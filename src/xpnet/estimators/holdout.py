@@ -76,24 +76,28 @@ def holdout_split(n: int, fraction: float, rng: HostRandom, labels: np.ndarray |
     order (not sorted), so that the epochs after it shuffle the same rows."""
     n_val = math.ceil(fraction * n)
     n_train = n - n_val
-    if n_val < 2 or n_train < 1:
-        raise ValueError(f"The validation set is too small: validation_fraction="
-                         f"{fraction:g} of {n} samples gives {n_val} validation and "
-                         f"{n_train} training samples. Increase validation_fraction or the "
-                         f"size of your dataset (early stopping needs >= 2 validation samples)")
     if labels is None:  # ShuffleSplit
+        _check_sizes(n, n_val, n_train, fraction)
         perm = rng.permutation(n)
         return perm[n_val:], perm[:n_val]
-    # StratifiedShuffleSplit
+    # StratifiedShuffleSplit (scikit-learn's errors: the classes are its binarized y's, named
+    # as strings, 'True' for the positive class)
     classes, y_idx, counts = np.unique(labels, return_inverse=True, return_counts=True)
     if counts.min() < 2:
-        raise ValueError(f"early stopping's validation split is stratified, but class(es) "
-                         f"{classes[counts < 2].tolist()} have a single sample; every class "
-                         f"needs at least 2 (or set early_stopping=False)")
-    if n_train < len(classes) or n_val < len(classes):
-        raise ValueError(f"early stopping's split of {n} samples into {n_train} training and "
-                         f"{n_val} validation samples cannot hold each of the "
-                         f"{len(classes)} classes on both sides; change validation_fraction")
+        few = [str(bool(c)) for c in classes[counts < 2]]
+        raise ValueError(f"The least populated classes in y have only 1 member, which is too "
+                         f"few. The minimum number of groups for any class cannot be less than "
+                         f"2. Classes with too few members are: {few} ('True': the positive "
+                         f"class, classes_[1]). Early stopping's validation split is "
+                         f"stratified: give each class at least 2 samples, or set "
+                         f"early_stopping=False")
+    if n_train < len(classes):
+        raise ValueError(f"The train_size = {n_train} should be greater or equal to the number "
+                         f"of classes = {len(classes)}; change validation_fraction")
+    if n_val < len(classes):
+        raise ValueError(f"The test_size = {n_val} should be greater or equal to the number of "
+                         f"classes = {len(classes)}; change validation_fraction")
+    _check_sizes(n, n_val, n_train, fraction)
     by_class = np.split(np.argsort(y_idx, kind="stable"), np.cumsum(counts)[:-1])
     n_i = _approximate_mode(counts, n_train, rng)
     t_i = _approximate_mode(counts - n_i, n_val, rng)
@@ -105,6 +109,15 @@ def holdout_split(n: int, fraction: float, rng: HostRandom, labels: np.ndarray |
         val.extend(drawn[n_i[i]: n_i[i] + t_i[i]])
     return rng.permutation(np.asarray(train, dtype=np.intp)), \
         rng.permutation(np.asarray(val, dtype=np.intp))
+
+
+def _check_sizes(n: int, n_val: int, n_train: int, fraction: float) -> None:
+    """At least 2 validation rows and 1 training row (scikit-learn's error)."""
+    if n_val < 2 or n_train < 1:
+        raise ValueError(f"The validation set is too small: validation_fraction="
+                         f"{fraction:g} of {n} samples gives {n_val} validation and "
+                         f"{n_train} training samples. Increase validation_fraction or the "
+                         f"size of your dataset (early stopping needs >= 2 validation samples)")
 
 
 def _approximate_mode(counts: np.ndarray, n_draws: int, rng: HostRandom) -> np.ndarray:

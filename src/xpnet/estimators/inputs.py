@@ -22,8 +22,18 @@ from xpnet.estimators.sklearn_base import DataConversionWarning
 from xpnet.backends import Backend, BackendError, backend_of, get_backend, to_numpy
 from xpnet.training.streaming import is_sparse
 
-__all__ = ["Target", "check_X", "check_y_length", "classification_target", "is_backend_array",
-           "regression_target", "resolve_backend"]
+__all__ = ["Target", "check_X", "check_y_length", "classification_target", "input_dtype",
+           "is_backend_array", "regression_target", "resolve_backend"]
+
+
+def input_dtype(X: Any) -> str:
+    """The dtype a fit with ``dtype=None`` computes in, as scikit-learn's: "float32" for float32
+    X (NumPy, SciPy sparse, a backend array, a DataFrame of float32 columns), else "float64"."""
+    dtype = getattr(X, "dtype", None)
+    if dtype is None and hasattr(X, "dtypes"):  # a DataFrame: float32 if every column is
+        names = {str(d) for d in X.dtypes}
+        return "float32" if names == {"float32"} else "float64"
+    return "float32" if str(dtype).rsplit(".", 1)[-1] == "float32" else "float64"
 
 
 def is_backend_array(x: Any) -> bool:
@@ -165,11 +175,8 @@ def check_X(X: Any, be: Backend, dtype: str, *, n_features: int | None = None,
 
 def _checked_sparse(X: Any, dtype: str, name: str, n_features: int | None,
                     estimator: str) -> Any:
-    """A SciPy sparse X as CSR in ``dtype`` (CSC converted, as scikit-learn accepts both);
-    its stored values numbers and finite."""
-    if X.format not in ("csr", "csc"):
-        raise TypeError(f"{name} is a sparse {X.format.upper()} matrix; xpnet takes CSR or CSC "
-                        f"(convert it with {name}.tocsr())")
+    """A SciPy sparse X as CSR in ``dtype`` (CSC, COO and the other formats converted, as
+    scikit-learn converts them); its stored values numbers and finite."""
     if len(X.shape) != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features); got shape {X.shape}")
     _shape_checks(tuple(X.shape), name, n_features, estimator)
@@ -213,6 +220,8 @@ def _y_array(y: Any, be: Backend, name: str = "y") -> tuple[Any, Any]:
         Y = np.asarray(y)
     except Exception as exc:
         raise ValueError(f"{name} cannot be read as an array: {exc}") from None
+    if Y.dtype == object and Y.size and all(isinstance(v, str) for v in Y.flat):
+        Y = Y.astype(str)  # labels that are all strings: a str array, as scikit-learn's
     return Y, np
 
 
@@ -302,12 +311,8 @@ def classification_target(y: Any, n_samples: int, be: Backend, dtype: str, *,
         raise TypeError(f"y mixes labels of types that cannot be sorted ({exc}); use one type "
                         f"(all str or all numbers)") from None
     found_host = to_numpy(found) if xp is not np else found
-    if classes is None:
+    if classes is None:  # one class trains as scikit-learn's: a binary output, Y = 0
         classes = found_host
-        if classes.shape[0] < 2:
-            raise ValueError(f"{estimator} needs at least 2 classes to train, but y has only one "
-                             f"class: {classes.tolist()!r}. Check the labels (a classifier "
-                             f"cannot learn from a single class)")
     else:
         unseen = np.setdiff1d(found_host, classes)
         if unseen.size:
@@ -317,13 +322,14 @@ def classification_target(y: Any, n_samples: int, be: Backend, dtype: str, *,
     C = classes if xp is np else be.asarray(classes)
     if k == 2:
         Yb = xp.reshape(y == C[1], (-1, 1))
+    elif k == 1:  # scikit-learn's LabelBinarizer: every row is the negative label
+        Yb = xp.reshape(y != C[0], (-1, 1))
     else:
         Yb = xp.reshape(y, (-1, 1)) == xp.reshape(C, (1, -1))
+    kind, out = ("binary", "sigmoid") if k <= 2 else ("multiclass", "softmax")
     if xp is np:
-        return Target(be.asarray(Yb, dtype=dtype), "binary" if k == 2 else "multiclass",
-                      classes, "sigmoid" if k == 2 else "softmax")
-    return Target(xp.astype(Yb, target_dtype), "binary" if k == 2 else "multiclass", classes,
-                  "sigmoid" if k == 2 else "softmax")
+        return Target(be.asarray(Yb, dtype=dtype), kind, classes, out)
+    return Target(xp.astype(Yb, target_dtype), kind, classes, out)
 
 
 def regression_target(y: Any, n_samples: int, be: Backend, dtype: str, *,

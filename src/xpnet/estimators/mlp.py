@@ -20,7 +20,7 @@ import numpy as np
 from xpnet.io import modelfile
 from xpnet.estimators.sklearn_base import ClassifierMixin, RegressorMixin
 from xpnet.backends import Backend, to_numpy
-from xpnet.estimators.base import BaseMLP
+from xpnet.estimators.base import BaseMLP, stochastic_only
 from xpnet.estimators.params import Config
 from xpnet.training.inference import class_index, probabilities
 from xpnet.estimators.inputs import (Target, check_y_length, classification_target, is_backend_array,
@@ -35,9 +35,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     """Multi-layer perceptron classifier: softmax + cross-entropy (multiclass), sigmoid +
     binary cross-entropy (binary: one output unit; multilabel: one per label).
 
-    Parameters are scikit-learn's ``MLPClassifier``'s (``solver`` "sgd" or "adam") plus
+    Parameters are scikit-learn's ``MLPClassifier``'s (``solver`` "sgd", "adam" or "lbfgs";
+    ``dtype`` None: X's, float32 stays float32, anything else float64) plus
     ``backend`` ("auto", "numpy", "cupy", "torch", "array_api_strict"), ``device``,
-    ``dtype`` ("float32" or "float64"), ``dropout`` (a rate, or one per hidden layer),
+    ``dtype`` ("float32" or "float64" wins over X's), ``dropout`` (a rate, or one per hidden
+    layer), ``progress_bar`` (True: a tqdm bar over the epochs; "batches": also over each
+    epoch's batches),
     ``activation`` (a name or one per hidden layer), ``clip_norm``, ``tf32`` (float32
     matrix products on TF32 tensor cores of a CUDA GPU: several times faster for wide layers,
     products rounded to a 10-bit mantissa; no effect on the CPU or in float64), ``init``
@@ -53,10 +56,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  warm_start: bool = False, momentum: float = 0.9,
                  nesterovs_momentum: bool = True, early_stopping: bool = False,
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-8, n_iter_no_change: int = 10, backend: str = "auto",
-                 device: Any = None, dtype: str = "float32", dropout: Any = 0.0,
-                 clip_norm: float | None = None, tf32: bool = False, init: str = "glorot",
-                 distributed: Any = None, class_weight: Any = None) -> None:
+                 epsilon: float = 1e-8, n_iter_no_change: Any = 10, max_fun: int = 15000,
+                 backend: str = "auto", device: Any = None, dtype: str | None = None,
+                 dropout: Any = 0.0, clip_norm: float | None = None, tf32: bool = False,
+                 init: str = "glorot", distributed: Any = None, class_weight: Any = None,
+                 progress_bar: Any = False) -> None:
         self._store(locals())
 
     def _target(self, y: Any, n: int, be: Backend, cfg: Config, first: bool,
@@ -84,16 +88,17 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             return classification_target(y, n, be, cfg.dtype, estimator=name)
         if known.shape[0] < 2 and width is None:
             raise ValueError(f"{name} needs at least 2 classes; classes={known.tolist()!r}")
-        target = classification_target(y, n, be, cfg.dtype, classes=known,
-                                       multilabel_width=width, estimator=name)
         if self.warm_start and not incremental and width is None:
             seen = np.unique(to_numpy(y) if is_backend_array(y) else np.asarray(y))
-            if not np.array_equal(np.sort(seen), known):
+            if seen.shape != known.shape or not np.array_equal(np.sort(seen), known):
                 raise ValueError(f"warm_start can only be used where `y` has the same classes as "
-                                 f"in the previous call to fit. Previously got "
-                                 f"{known.tolist()!r}, `y` has {seen.tolist()!r}")
-        return target
+                                 f"in the previous call to fit. Previously got {known}, `y` has "
+                                 f"{seen}. Set warm_start=False to train a new model on these "
+                                 f"classes")  # scikit-learn's words, then what to do
+        return classification_target(y, n, be, cfg.dtype, classes=known,
+                                     multilabel_width=width, estimator=name)
 
+    @stochastic_only
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None, *,
                     validation_data: tuple[Any, Any] | None = None,
                     callbacks: Any = None) -> "MLPClassifier":
@@ -117,12 +122,14 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if kind == "multilabel":
             P, native = self._predict(X, index)
             return self._out(P, native)
-        if is_backend_array(X) and self.classes_.dtype.kind in "biuf":
-            C = self._net.backend.asarray(self.classes_)
+        # one class (scikit-learn's): its output unit is trained to 0; the label is that class
+        classes = self.classes_ if self.classes_.shape[0] > 1 else np.repeat(self.classes_, 2)
+        if is_backend_array(X) and classes.dtype.kind in "biuf":
+            C = self._net.backend.asarray(classes)
             labels, _ = self._predict(X, lambda AL: xp.take(C, index(AL), axis=0))
             return labels
         idx, _ = self._predict(X, index)
-        return self.classes_[to_numpy(idx)]
+        return classes[to_numpy(idx)]
 
     def predict_proba(self, X: Any) -> Any:
         """Probabilities (n_samples, n_classes) in the order of ``classes_``."""
@@ -182,10 +189,11 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
                  nesterovs_momentum: bool = True, early_stopping: bool = False,
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-8, n_iter_no_change: int = 10, backend: str = "auto",
-                 device: Any = None, dtype: str = "float32", dropout: Any = 0.0,
-                 clip_norm: float | None = None, tf32: bool = False, init: str = "glorot",
-                 distributed: Any = None) -> None:
+                 epsilon: float = 1e-8, n_iter_no_change: Any = 10, max_fun: int = 15000,
+                 backend: str = "auto", device: Any = None, dtype: str | None = None,
+                 dropout: Any = 0.0, clip_norm: float | None = None, tf32: bool = False,
+                 init: str = "glorot", distributed: Any = None,
+                 progress_bar: Any = False) -> None:
         self._store(locals())
 
     def _target(self, y: Any, n: int, be: Backend, cfg: Config, first: bool,
@@ -199,6 +207,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return regression_target(y, n, be, cfg.dtype, loss=self.loss,
                                  n_outputs=None if first else self.n_outputs_)
 
+    @stochastic_only
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, *,
                     validation_data: tuple[Any, Any] | None = None,
                     callbacks: Any = None) -> "MLPRegressor":

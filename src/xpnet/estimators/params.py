@@ -15,9 +15,13 @@ from xpnet.core.activations import HIDDEN_ACTIVATIONS
 from xpnet.core.initializers import default_init
 from xpnet.core.optim import SCHEDULES
 
-__all__ = ["Config", "check_number"]
+__all__ = ["NEVER", "STOCHASTIC", "Config", "check_number"]
 
-_SOLVERS = ("sgd", "adam")
+_SOLVERS = ("sgd", "adam", "lbfgs")
+STOCHASTIC = ("sgd", "adam")
+#: what n_iter_no_change=inf counts to: never reached, so the schedule never stops on it
+NEVER = 2 ** 62
+_BARS = (False, True, "epochs", "batches")
 _INITS = ("glorot", "he")
 _ALIASES = {"logistic": "sigmoid"}  # scikit-learn's name for the sigmoid
 
@@ -36,6 +40,10 @@ def check_number(name: str, value: Any, *, low: float = -math.inf, high: float =
         what = "an integer" if integer else "a number"
         raise ValueError(f"{name} must be {what} in {lo}{low:g}, {high:g}{hi}; got {value!r}")
     return int(value) if integer else float(value)
+
+
+def _is_inf(value: Any) -> bool:
+    return isinstance(value, (float, np.floating)) and math.isinf(value) and value > 0
 
 
 class Config:
@@ -66,7 +74,7 @@ class Config:
         self.activations = [_ALIASES.get(a, a) for a in acts]
         if est.solver not in _SOLVERS:
             raise ValueError(f"unknown solver {est.solver!r}; expected one of "
-                             f"{', '.join(_SOLVERS)} (xpnet has no 'lbfgs')")
+                             f"{', '.join(_SOLVERS)}")
         self.solver = est.solver
         if est.learning_rate not in SCHEDULES:
             raise ValueError(f"unknown learning_rate {est.learning_rate!r}; expected one of "
@@ -82,21 +90,25 @@ class Config:
         self.beta_1 = check_number("beta_1", est.beta_1, low=0.0, high=1.0, high_open=True)
         self.beta_2 = check_number("beta_2", est.beta_2, low=0.0, high=1.0, high_open=True)
         self.epsilon = check_number("epsilon", est.epsilon, low=0.0, low_open=True, high_open=True)
-        self.n_iter_no_change = check_number("n_iter_no_change", est.n_iter_no_change, low=1,
-                                        integer=True)
+        n_iter_no_change = est.n_iter_no_change  # np.inf: never stop on it (scikit-learn)
+        self.n_iter_no_change = NEVER if _is_inf(n_iter_no_change) else check_number(
+            "n_iter_no_change", n_iter_no_change, low=1, integer=True)
+        self.max_fun = check_number("max_fun", getattr(est, "max_fun", 15000), low=1,
+                                    integer=True)
         self.validation_fraction = check_number("validation_fraction", est.validation_fraction,
                                            low=0.0, high=1.0, low_open=True, high_open=True)
         bs = est.batch_size
         if not (isinstance(bs, str) and bs == "auto"):
             bs = check_number("batch_size", bs, low=1, integer=True)
         self.batch_size = bs
-        try:
-            dt = np.dtype(est.dtype).name
+        try:  # None: X's, resolved by the fit (float32 X stays float32, else float64)
+            dt = None if est.dtype is None else np.dtype(est.dtype).name
         except TypeError:
             dt = str(est.dtype)
-        if dt not in ("float32", "float64"):
-            raise ValueError(f"dtype must be 'float32' or 'float64'; got {est.dtype!r}")
-        self.dtype = dt
+        if dt not in (None, "float32", "float64"):
+            raise ValueError(f"dtype must be None (X's: float32 stays float32, anything else "
+                             f"float64), 'float32' or 'float64'; got {est.dtype!r}")
+        self.dtype: str | None = dt
         drop = est.dropout
         rates = [drop] * len(self.hidden) if not isinstance(drop, (list, tuple)) else list(drop)
         if len(rates) != len(self.hidden):
@@ -117,12 +129,26 @@ class Config:
         self.tf32 = bool(est.tf32)
         self.early_stopping = bool(est.early_stopping)
         self.shuffle = bool(est.shuffle)
-        self.verbose = int(est.verbose)  # 0 quiet, 1 a bar over epochs, 2 also over batches
+        # verbose: scikit-learn's lines on stdout; progress_bar: tqdm bars (xpnet's own)
+        self.verbose = bool(est.verbose)
+        bars = getattr(est, "progress_bar", False)
+        if isinstance(bars, np.bool_):
+            bars = bool(bars)
+        if not any(bars is b if isinstance(b, bool) else bars == b for b in _BARS):
+            raise ValueError(f"progress_bar must be False, True (or 'epochs': a bar over the "
+                             f"epochs) or 'batches' (also one over each epoch's batches); got "
+                             f"{bars!r}")
+        self.bars = 0 if bars is False else 2 if bars == "batches" else 1
         rs = est.random_state
         if not (rs is None or isinstance(rs, (np.random.Generator, np.random.RandomState))
                 or isinstance(rs, (int, np.integer)) and not isinstance(rs, bool) and rs >= 0):
             raise ValueError(f"random_state must be None, a non-negative int, a "
                              f"numpy.random.Generator or RandomState; got {rs!r}")
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether the solver runs epochs of mini-batches (sgd, adam) rather than L-BFGS."""
+        return self.solver in STOCHASTIC
 
     @property
     def itemsize(self) -> int:

@@ -24,8 +24,9 @@ __all__ = ["BIT_GENERATORS", "LATER_PARAMS", "classes_from_json", "classes_to_js
 
 #: Parameters added after the first files were written, with the value that the models in
 #: files without them were made with (He initialisation was the default before "init").
+#: (Every file records its ``dtype``: those written when "float32" was the default keep it.)
 LATER_PARAMS = {"tf32": False, "init": "he", "distributed": None, "class_weight": None,
-                "loss": "squared_error"}
+                "loss": "squared_error", "max_fun": 15000, "progress_bar": False}
 
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
@@ -212,7 +213,7 @@ _PARAMS: dict[str, Callable[[str, Any], None]] = {
                                  or isinstance(v, list) and all(map(_positive, v))),
     "activation": _check("an activation name or a list of them", lambda v: isinstance(v, str)
                          or isinstance(v, list) and all(isinstance(a, str) for a in v)),
-    "solver": _names("sgd", "adam"),
+    "solver": _names("sgd", "adam", "lbfgs"),
     "alpha": _interval(0),
     "batch_size": _check("'auto' or a positive integer", lambda v: v == "auto" or _positive(v)),
     "learning_rate": _names(*SCHEDULES),
@@ -233,11 +234,15 @@ _PARAMS: dict[str, Callable[[str, Any], None]] = {
     "beta_1": _interval(0, 1, high_open=True),
     "beta_2": _interval(0, 1, high_open=True),
     "epsilon": _interval(0, low_open=True),
-    "n_iter_no_change": _check("a positive integer", _positive),
+    "n_iter_no_change": _check("a positive integer or 'inf'",
+                               lambda v: _positive(v) or v == "inf"),
+    "max_fun": _check("a positive integer", _positive),
+    "progress_bar": _check("true, false, 'epochs' or 'batches'",
+                           lambda v: isinstance(v, bool) or v in ("epochs", "batches")),
     "backend": _check("a backend name", lambda v: isinstance(v, str) and v != ""),
     "device": _check("null, a device index or a device name", lambda v: v is None
                      or isinstance(v, str) or type(v) is int and v >= 0),
-    "dtype": _names("float32", "float64"),
+    "dtype": _names(None, "float32", "float64"),  # null: X's (the model's is "dtype" below)
     "dropout": _check("a rate in [0, 1) or a list of them", lambda v: _rate(v)
                       or isinstance(v, list) and all(map(_rate, v))),
     "clip_norm": _check("null or a finite number > 0",
@@ -385,8 +390,8 @@ def _check_data(meta: Mapping[str, Any], kind: str, dims: list) -> None:
 
 def _check_classes(data: Any, kind: str, n_out: int) -> None:
     """classes: null for a regressor; else {"dtype", "values"}: distinct labels in sorted order
-    that the dtype holds exactly, 2 (binary), one per output (multiclass) or 0..n-1
-    (multilabel)."""
+    that the dtype holds exactly, 2 (binary; 1 for one class), one per output (multiclass) or
+    0..n-1 (multilabel)."""
     if kind == "continuous":
         if data is not None:
             _bad("classes", data, "null (a regressor has no classes)")
@@ -401,7 +406,9 @@ def _check_classes(data: Any, kind: str, n_out: int) -> None:
             or dtype != ("object" if dt.kind == "O" else dt.str):
         _bad("classes.dtype", dtype, "'object' or the .str of a bool, integer, float or "
                                      "string dtype")
-    k = 2 if kind == "binary" else n_out
+    k = n_out
+    if kind == "binary":  # 2; or 1, a classifier fitted on one class (scikit-learn's)
+        k = 1 if isinstance(values, list) and len(values) == 1 else 2
     _list("classes.values", values, k, f" (the classes of a {kind} model with {n_out} outputs)")
     for i, v in enumerate(values):
         if not isinstance(v, _LABELS[dt.kind]) or isinstance(v, bool) != (dt.kind == "b") \

@@ -25,6 +25,8 @@ what the file says, or none.
 
 from __future__ import annotations
 
+import math
+
 import os
 import warnings
 from typing import Any, Mapping
@@ -61,7 +63,7 @@ def _params_json(est: Any) -> dict[str, Any]:
         elif key == "device" and value is not None and not isinstance(value, (int, str)):
             value = str(value)
         elif key == "dtype":
-            value = np.dtype(value).name if not isinstance(value, str) else value
+            value = np.dtype(value).name if not isinstance(value, (str, type(None))) else value
         elif key == "distributed" and value is not None and not isinstance(value, str):
             value = "mpi"  # a communicator object: what it stands for
         out[key] = to_json(value)
@@ -70,6 +72,8 @@ def _params_json(est: Any) -> dict[str, Any]:
 
 def _params_from_json(params: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(params)
+    if out.get("n_iter_no_change") == "inf":  # np.inf, written as JSON can
+        out["n_iter_no_change"] = math.inf
     if isinstance(out.get("hidden_layer_sizes"), list):
         out["hidden_layer_sizes"] = tuple(out["hidden_layer_sizes"])
     return out

@@ -38,7 +38,7 @@ import numpy as np
 
 from xpnet.backends import device_context, is_out_of_memory, to_numpy
 from xpnet.core.optim import LearningRateSchedule, Optimizer
-from xpnet.errors import DeviceMemoryError, DistributedError, DivergenceError
+from xpnet.errors import NON_FINITE, DeviceMemoryError, DistributedError, DivergenceError
 from xpnet.training.host_random import HostRandom
 from xpnet.training.network import Network
 from xpnet.training.progress import Progress, Settings, memory_estimate, out_of_memory
@@ -174,7 +174,7 @@ class Trainer:
         total = step.total
         done = 0
         batches = self.data.batches(spans, table.order, host_order, bs, kernels=K, ws=ws)
-        steps = self._batch_bar(len(spans)) if s.verbose >= 2 and not check_each else None
+        steps = self._batch_bar(len(spans)) if s.bars >= 2 and not check_each else None
         for start, stop, Xrows in batches:
             if steps is not None:  # counts batches only: no read from the device
                 steps.update(1)
@@ -240,8 +240,10 @@ class Trainer:
 
     # ---------------------------------------------------------------- the epochs
     def run(self) -> str:
-        """Run the epochs; returns why it stopped: "max_iter", "converged", "interrupted" or
-        "epoch" (partial_fit's single epoch). Raises DivergenceError / DeviceMemoryError.
+        """Run the epochs; returns why it stopped: "max_iter", "converged", "interrupted",
+        "epoch" (partial_fit's single epoch) or "diverged" (with early stopping: the epoch's
+        validation score is nan, as scikit-learn's, and the best weights are kept). Raises
+        DivergenceError (without early stopping) / DeviceMemoryError.
 
         The kernels' workspace (NumPy: the permuted data, Z, A, dZ, dA) is held for this call
         and dropped when it returns; nothing that outlives a step points there.
@@ -251,7 +253,7 @@ class Trainer:
         self._dtype = str(net.W[1].dtype).rsplit(".", 1)[-1]
         self.step = Step(net, self.optimizer, s, self.plan)
         bar = None
-        if s.verbose:
+        if s.bars:
             bar = _progress_bar(s.max_iter if not s.incremental else p.n_iter + 1, p.n_iter,
                                 s.name)
         self._final: list[Callable[[], None]] = []  # what to say once the bar is closed
@@ -269,7 +271,7 @@ class Trainer:
         finally:
             self.step = None  # its buffers and workspace go with the call
             if bar is not None:
-                if reason in ("converged", "callback", "interrupted"):
+                if reason in ("converged", "callback", "interrupted", "diverged"):
                     bar.total = bar.n  # stopped early: the bar ends full, not frozen at 65%
                     bar.refresh()
                 bar.close()
@@ -315,6 +317,8 @@ class Trainer:
             host = self._epoch_read(total)
             loss = float(host[0])
             if not (math.isfinite(loss) and host[-1] == 1):
+                if self.schedule.early_stopping and self.X_val is not None:
+                    return self._diverged_early_stopping(snap, loss, time.perf_counter() - t0)
                 self._diverged(epoch, snap, loss)
             elapsed = time.perf_counter() - t0
             stop = self._bookkeeping(epoch, loss, host, elapsed, bar)
@@ -352,7 +356,7 @@ class Trainer:
         p.history.append({"epoch": len(p.history) + 1, "loss": loss, "val_loss": val_loss,
                           "val_score": val_score, "time": elapsed,
                           "learning_rate": self.optimizer.learning_rate})
-        if s.verbose:
+        if s.verbose or s.bars:
             self._report(bar, epoch, loss, val_loss, val_score, elapsed, end.message, end.stop)
         return end.stop
 
@@ -384,29 +388,38 @@ class Trainer:
             if cb.on_epoch_end(self.owner, logs):
                 stop = True
                 text = getattr(cb, "message", None)
-                if self.settings.verbose and text:
+                if (self.settings.verbose or self.settings.bars) and text:
                     self._final.append(lambda t=f"{type(cb).__name__}: {text}": print(t, flush=True))
         return stop
 
     def _report(self, bar: Any, epoch: int, loss: float, val_loss: float | None,
                 val_score: float | None, elapsed: float, message: str | None,
                 stop: bool = False) -> None:
+        """verbose: scikit-learn's lines ("Iteration 3, loss = 0.69314718", "Validation score:
+        0.950000", why the learning rate changed or training stopped) on stdout; progress_bar:
+        the bar shows the loss (without tqdm, the lines stand in for it)."""
+        s = self.settings
+        lines = []
+        if s.verbose or bar is None:
+            lines.append("Iteration %d, loss = %.8f" % (epoch, loss))
+            if val_score is not None:
+                lines.append("Validation score: %f" % val_score)
+        if message and (s.verbose or bar is None):
+            lines.append(message)
+        elif message and stop:  # the bar alone: why it stopped, after the bar is closed
+            self._final.append(lambda: print(message, flush=True))
+        if bar is None:
+            for line in lines:
+                print(line, flush=True)
+            return
         metrics = {"loss": f"{loss:.5g}"}
         if val_loss is not None:
             metrics["val_loss"] = f"{val_loss:.5g}"
             metrics["val_score"] = f"{val_score:.4f}"
-        if bar is not None:
-            bar.set_postfix(metrics, refresh=False)
-            bar.update(1)
-            if message and stop:  # why it stopped: printed after the bar is closed
-                self._final.append(lambda: print(message, flush=True))
-            elif message:
-                bar.write(message)
-        else:
-            shown = ", ".join(f"{k} = {v}" for k, v in metrics.items())
-            print(f"Epoch {epoch}: {shown} ({elapsed:.2f} s)", flush=True)
-            if message:
-                print(message, flush=True)
+        bar.set_postfix(metrics, refresh=False)
+        bar.update(1)
+        for line in lines:
+            bar.write(line)
 
     # ---------------------------------------------------------------- what can go wrong
     def _needed(self) -> int:
@@ -416,6 +429,28 @@ class Trainer:
                 ) * itemsize
         return data + memory_estimate(self._dims, self.settings.batch_size, itemsize,
                                       self.optimizer.name)
+
+    def _diverged_early_stopping(self, snap: tuple[Any, Any, dict, np.ndarray], loss: float,
+                                 elapsed: float) -> str:
+        """With early stopping a non-finite loss is no error (scikit-learn): the epoch is
+        recorded with a nan validation score and training stops; the best weights (or, with
+        none yet, those from the start of this epoch) are what the estimator keeps."""
+        p = self.progress
+        p.n_iter += 1
+        p.t += self.n
+        p.loss = loss
+        p.loss_curve.append(loss)
+        p.val_loss_curve.append(math.nan)
+        p.val_scores.append(math.nan)
+        p.history.append({"epoch": len(p.history) + 1, "loss": loss, "val_loss": math.nan,
+                          "val_score": math.nan, "time": elapsed,
+                          "learning_rate": self.optimizer.learning_rate})
+        if self.best is None:
+            self.best = snap[0]
+        if self.settings.verbose:
+            print("Iteration %d, loss = %.8f\nValidation score: nan" % (p.n_iter, loss),
+                  flush=True)
+        return "diverged"
 
     def _diverged(self, epoch: int, snap: tuple[Any, Any, dict], loss: float) -> None:
         """Find the first bad batch by replaying the epoch from its start (same permutation
@@ -435,7 +470,8 @@ class Trainer:
         value = loss if not math.isfinite(loss) else "not finite"
         lr = self.optimizer.learning_rate
         raise DivergenceError(
-            f"training diverged at {where}: {what} became {value}. The model keeps {kept} and "
+            f"{NON_FINITE} Training diverged at {where}: {what} became {value}. The model "
+            f"keeps {kept} and "
             f"stays usable. Try a lower learning_rate_init (now {lr:g}), dtype='float64', "
             f"clip_norm (e.g. 1.0), or standardized features.", epoch, bad)
 

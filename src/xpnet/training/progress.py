@@ -36,7 +36,8 @@ class Settings:
     dropout: list[float] | None = None   # per hidden layer; None: no dropout
     clip_norm: float | None = None
     incremental: bool = False            # partial_fit: one epoch, no ConvergenceWarning
-    verbose: int = 0                     # 1: a bar over epochs; 2: and one over batches
+    verbose: bool = False                # scikit-learn's lines on stdout, each epoch
+    bars: int = 0                        # progress_bar: 1 a bar over epochs; 2 and batches
     kind: str = "multiclass"             # binary, multiclass, multilabel, continuous
     loss_scale: float = 1.0              # c in J = c * data loss + L2 (1/n[L]: squared error
                                          # as a mean over the outputs, scikit-learn's)

@@ -1,0 +1,49 @@
+"""array-api-compat's torch namespace, with Python scalars kept as scalars in ``maximum`` and
+``minimum``.
+
+array-api-compat turns a Python scalar argument of ``maximum``/``minimum`` into a tensor with
+``torch.asarray(x, device=...)``: on a GPU that is a host-to-device copy on every call (the
+portable ReLU, softplus and the log losses' clipping call them every step), which a captured
+CUDA graph cannot hold. ``torch.clamp_min``/``clamp_max`` take the scalar as an argument of
+the kernel instead: the same values (NaN propagates as in ``torch.maximum``), no copy.
+Everything else is array-api-compat's, unchanged.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+import array_api_compat.torch as _compat
+import torch
+from array_api_compat.torch import *  # noqa: F401,F403
+
+__all__ = list(getattr(_compat, "__all__", [])) + ["maximum", "minimum"]
+
+_SCALARS = (builtins.int, builtins.float)  # the star import brings torch's bool, ...
+
+
+def _real_scalar(x: Any) -> bool:
+    return isinstance(x, _SCALARS) and not isinstance(x, builtins.bool)
+
+
+def maximum(x1: Any, x2: Any, /) -> Any:
+    """max(x1, x2) elementwise; a Python scalar on either side stays a kernel argument."""
+    if isinstance(x1, torch.Tensor) and _real_scalar(x2) and x1.is_floating_point():
+        return torch.clamp_min(x1, x2)
+    if isinstance(x2, torch.Tensor) and _real_scalar(x1) and x2.is_floating_point():
+        return torch.clamp_min(x2, x1)
+    return _compat.maximum(x1, x2)
+
+
+def minimum(x1: Any, x2: Any, /) -> Any:
+    """min(x1, x2) elementwise; a Python scalar on either side stays a kernel argument."""
+    if isinstance(x1, torch.Tensor) and _real_scalar(x2) and x1.is_floating_point():
+        return torch.clamp_max(x1, x2)
+    if isinstance(x2, torch.Tensor) and _real_scalar(x1) and x2.is_floating_point():
+        return torch.clamp_max(x2, x1)
+    return _compat.minimum(x1, x2)
+
+
+def __getattr__(name: str) -> Any:  # what ``import *`` did not bring (private helpers)
+    return getattr(_compat, name)
