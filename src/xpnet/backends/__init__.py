@@ -124,8 +124,13 @@ def get_backend(name: str | Backend = "auto", device: Any = None) -> Backend:
 
 # --------------------------------------------------------------------------- given arrays
 def namespace(*arrays: Any) -> Any:
-    """The array API namespace of the given arrays; ``TypeError`` if they mix libraries."""
-    return array_api_compat.array_namespace(*arrays)
+    """The array API namespace of the given arrays (their backend's: ``Backend.xp``);
+    ``TypeError`` if they mix libraries."""
+    compat = array_api_compat.array_namespace(*arrays)  # TypeError when they mix libraries
+    try:
+        return backend_of(arrays[0]).xp
+    except TypeError:  # a library xpnet has no backend for: array-api-compat's namespace
+        return compat
 
 
 def backend_of(x: Any) -> Backend:
@@ -179,9 +184,7 @@ def device_context(backend: Backend) -> Any:
 
 
 def _resolve(*arrays: Any) -> tuple[Any, Backend]:
-    namespace(*arrays)  # TypeError when they mix libraries
-    be = backend_of(arrays[0])
-    return be.xp, be
+    return namespace(*arrays), backend_of(arrays[0])
 
 
 dispatch.register(_resolve)

@@ -18,7 +18,7 @@ import array_api_compat.torch as _compat
 import torch
 from array_api_compat.torch import *  # noqa: F401,F403
 
-__all__ = list(getattr(_compat, "__all__", [])) + ["maximum", "minimum"]
+__all__ = ["maximum", "minimum"]  # and, through the star import, the rest of compat's
 
 _SCALARS = (builtins.int, builtins.float)  # the star import brings torch's bool, ...
 
