@@ -38,7 +38,7 @@ from xpnet.core.optimizers import LearningRateSchedule, Optimizer
 from xpnet.core.params import ParamBuffer
 from xpnet.core.random import dropout_keys
 from xpnet.core.step import train_step
-from xpnet.errors import DeviceMemoryError, DistributedError, DivergenceError
+from xpnet.errors import DeviceMemoryError, DivergenceError
 from xpnet.training.distributed import EXTRA_SLOTS
 from xpnet.training.host_random import HostRandom
 from xpnet.training.network import Network
@@ -265,7 +265,7 @@ class Trainer:
         with net.backend.device_context():
             if self.plan is None:
                 self._grads = net.theta.zeros_like(xp=net.backend.xp)
-            else:  # the step's one allreduce buffer: dW, db, then S and two flags
+            else:  # the step's one allreduce buffer: dW, db, then S and the stop flag
                 self._grads = ParamBuffer.zeros(net.theta.shapes, xp=net.backend.xp,
                                                 dtype=net.W[1].dtype, device=net.backend.device,
                                                 flat=True, extra=EXTRA_SLOTS)
@@ -281,10 +281,6 @@ class Trainer:
             with self._interrupt, device_context(net.backend), \
                     np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 reason = self._run(bar)
-        except BaseException as exc:
-            if self.plan is not None and not isinstance(exc, DistributedError):
-                self.plan.signal_failure(self._grads)  # the other ranks stop at once
-            raise
         finally:
             self._ws = self._grads = None  # the scratch arrays go with the call
             if bar is not None:
