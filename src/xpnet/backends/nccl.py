@@ -21,6 +21,9 @@ from xpnet.errors import DistributedError
 
 __all__ = ["NcclAllreduce"]
 
+#: The buffers of allreduces left mid-way (a failure, a deadline): kept until the process ends.
+_KEPT: list[Any] = []
+
 
 class NcclAllreduce:
     """buffer := the sum of every rank's buffer (a 1-D float32/float64 CuPy array), in place."""
@@ -56,6 +59,7 @@ class NcclAllreduce:
                         raise self.mpi.expired(f"{what} (NCCL)")
                 except DistributedError:
                     self.abort()
+                    _KEPT.append(buf)  # never handed to another array: NCCL had it
                     raise
                 time.sleep(1e-5)
 

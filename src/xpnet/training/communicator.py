@@ -45,6 +45,9 @@ NOTE_CHARS = 1000
 #: Seconds a rank that gave up on a silent rank waits at exit, for the others to report,
 #: before MPI_Abort ends the job.
 ABORT_GRACE = 1.0
+#: Requests left mid-way (a failure, a deadline) with their buffers: MPI may still write into
+#: those, so they are kept alive until the process ends (freeing them corrupted the heap).
+_ABANDONED: list[Any] = []
 
 
 def default_timeout() -> float:
@@ -120,6 +123,7 @@ class MPIComm:
         try:
             requests = [self.comm.isend(self.failure, dest=r, tag=FAILURE_TAG)
                         for r in range(self.size) if r != self.rank]
+            _ABANDONED.extend(requests)  # with their notes: a rank may never take its own
             deadline = time.monotonic() + 1.0
             while not self.MPI.Request.Testall(requests) and time.monotonic() < deadline:
                 time.sleep(1e-3)
@@ -157,18 +161,22 @@ class MPIComm:
                                f"{kind}{': ' + message if message else ''}; stopping")
 
     # ---------------------------------------------------------------- the collectives
-    def _wait(self, request: Any, what: str, notes: bool = True) -> None:
+    def _wait(self, request: Any, what: str, notes: bool = True, buffer: Any = None) -> None:
         """Poll ``request`` until it completes, the deadline passes, or (``notes``) another
-        rank's failure note comes."""
+        rank's failure note comes; a request left mid-way is kept, with its ``buffer``."""
         deadline = time.monotonic() + self.timeout
         pause = 1e-5
-        while not request.Test():
-            if notes:
-                self.check()
-            if time.monotonic() > deadline:
-                raise self.expired(what)
-            time.sleep(pause)
-            pause = min(pause * 2, 1e-3)
+        try:
+            while not request.Test():
+                if notes:
+                    self.check()
+                if time.monotonic() > deadline:
+                    raise self.expired(what)
+                time.sleep(pause)
+                pause = min(pause * 2, 1e-3)
+        except BaseException:
+            _ABANDONED.append((request, buffer))
+            raise
 
     def expired(self, what: str) -> DistributedError:
         """The error of a collective past its deadline. A rank stopped answering: this
@@ -193,7 +201,8 @@ class MPIComm:
     def allreduce(self, host: np.ndarray, what: str) -> None:
         """host := the sum of every rank's ``host`` (a C-contiguous NumPy array), in place."""
         comm = self._channel()
-        self._wait(comm.Iallreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM), what)
+        self._wait(comm.Iallreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM), what,
+                   buffer=host)
 
     def allgather(self, value: Any, what: str) -> list[Any]:
         """Every rank's ``value`` (any picklable object), in rank order."""
