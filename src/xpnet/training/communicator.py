@@ -106,9 +106,9 @@ class MPIComm:
             # epoch's checkpoint or after training still reaches the others
             self._wait(comm.Ibarrier(), "the end of the fit")
         except BaseException as exc:
-            if isinstance(exc, DivergenceError):  # every rank's, at the same step
+            if isinstance(exc, DivergenceError) or self.size == 1:  # every rank's, at once
                 comm.Free()
-            elif self.failure is None and self.size > 1:  # this rank fails first: tell them
+            elif self.failure is None:  # this rank fails first: the others must know
                 self._tell_others(exc)
             raise
         else:
