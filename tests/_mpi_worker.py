@@ -1,13 +1,18 @@
 """Run under ``mpiexec -n N``: one rank of a data-parallel fit (tests/test_distributed.py).
 
-    python tests/_mpi_worker.py OUT.npz '{"task": "multiclass", "shuffle": false, ...}'
+    python tests/_mpi_worker.py OUT '{"task": "multiclass", "shuffle": false, ...}'
 
 Every rank builds the same data from the seed, keeps its shard (contiguous, equal sizes), fits
-with ``distributed="mpi"`` and writes its results to OUT.rank<r>.npz.
+with ``distributed="mpi"`` and writes its results to OUT.rank<r>.npz. A rank whose fit raises
+writes the exception's type and message and the time to OUT.rank<r>.error.json, and a rank
+that fails on purpose (``fail``, ``bad_rank``) writes the time of its failure to
+OUT.failed.json, before it goes on.
 """
 
 import json
+import os
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -26,26 +31,56 @@ def data(task: str, n: int, seed: int = 0):
     return X, y
 
 
-class Fail(Callback):
-    """Rank ``rank`` raises (or dies) at the end of epoch ``epoch``."""
+def record_failure(out):
+    """Note the time this rank fails on purpose (the test measures the job's end from it)."""
+    with open(f"{out}.failed.json", "w") as f:
+        json.dump({"time": time.time()}, f)
 
-    def __init__(self, rank, epoch, how):
-        self.rank, self.epoch, self.how = rank, epoch, how
+
+class Fail(Callback):
+    """Rank ``rank`` fails at the end of epoch ``epoch``, ``how``: "raise" (a ValueError in
+    this callback), "die" (os._exit), "sigint" (Ctrl-C), "hang" (stops answering), "fsize"
+    (the file-size limit drops below the checkpoint's size: writing it fails, EFBIG), "step"
+    (the next training step raises before its allreduce)."""
+
+    def __init__(self, rank, epoch, how, out, checkpoint=None):
+        self.rank, self.epoch, self.how, self.out = rank, epoch, how, out
+        self.checkpoint = checkpoint
 
     def on_epoch_end(self, est, logs):
         from mpi4py import MPI
 
-        if MPI.COMM_WORLD.rank == self.rank and logs["epoch"] == self.epoch:
-            import os
+        if MPI.COMM_WORLD.rank != self.rank or logs["epoch"] != self.epoch:
+            return
+        if self.how == "sigint":  # Ctrl-C on this rank only
+            import signal
 
-            if self.how == "die":
-                os._exit(3)
-            if self.how == "sigint":  # Ctrl-C on this rank only
-                import signal
+            os.kill(os.getpid(), signal.SIGINT)
+            return
+        if self.how == "fsize":  # a full disk, for this process only
+            import resource
+            import signal
 
-                os.kill(os.getpid(), signal.SIGINT)
-                return
-            raise ValueError(f"rank {self.rank} fails on purpose at epoch {self.epoch}")
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() fails with EFBIG instead
+            size = os.path.getsize(self.checkpoint)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size // 2, resource.RLIM_INFINITY))
+            record_failure(self.out)
+            return
+        if self.how == "step":
+            from xpnet.training.distributed import Plan
+
+            def reduce(plan, grads, S):
+                record_failure(self.out)
+                raise RuntimeError(f"rank {self.rank}'s step fails on purpose")
+
+            Plan.reduce = reduce
+            return
+        record_failure(self.out)
+        if self.how == "die":
+            os._exit(3)
+        if self.how == "hang":
+            time.sleep(600)
+        raise ValueError(f"rank {self.rank} fails on purpose at epoch {self.epoch}")
 
 
 def main() -> None:
@@ -64,7 +99,12 @@ def main() -> None:
     if labels:  # each rank sees only some classes
         rows = rows[np.isin(y[rows], labels[r])]
     cls = xpnet.MLPRegressor if cfg.get("task") == "regression" else xpnet.MLPClassifier
-    est = cls(**cfg.get("params", {}), distributed=cfg.get("distributed", "mpi"),
+    distributed = cfg.get("distributed", "mpi")
+    if cfg.get("timeout"):  # the deadline of every collective, in seconds
+        from xpnet.training.distributed import MPIComm
+
+        distributed = MPIComm(timeout=cfg["timeout"])
+    est = cls(**cfg.get("params", {}), distributed=distributed,
               backend=cfg.get("backend", "numpy"))
     kw = {}
     if n_val:
@@ -73,12 +113,15 @@ def main() -> None:
     if cfg.get("weights"):
         kw["sample_weight"] = np.linspace(0.5, 2.0, len(X))[rows]
     if cfg.get("fail"):
-        kw["callbacks"] = [Fail(**cfg["fail"])]
+        kw["callbacks"] = [Fail(**cfg["fail"], out=out, checkpoint=cfg.get("checkpoint"))]
     if cfg.get("checkpoint"):
         kw["checkpoint"] = cfg["checkpoint"]
         kw["resume"] = bool(cfg.get("resume"))
     diverged = None
     Xr = X[rows]
+    if cfg.get("bad_rank") == r:  # this rank's shard holds a NaN: its input check fails
+        Xr[len(Xr) // 2, 0] = np.nan
+        record_failure(out)
     if cfg.get("zero_small"):
         Xr = np.where(np.abs(Xr) < 0.5, 0.0, Xr)
     if cfg.get("sparse"):
@@ -107,4 +150,12 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BaseException as exc:
+        from mpi4py import MPI
+
+        with open(f"{sys.argv[1]}.rank{MPI.COMM_WORLD.rank}.error.json", "w") as f:
+            json.dump({"type": type(exc).__name__, "message": str(exc), "time": time.time()},
+                      f)
+        raise

@@ -18,7 +18,7 @@ from xpnet.io import modelfile
 from xpnet.estimators.sklearn_base import ConvergenceWarning
 from xpnet.backends import Backend, device_context, get_backend, is_out_of_memory, to_numpy
 from xpnet.estimators.params import Config, check_number
-from xpnet.training.distributed import Plan, local_rank, make_comm, rank_stream_seed
+from xpnet.training.distributed import Plan, local_rank, make_comm, rank_stream_seed, session
 from xpnet.training.host_random import HostRandom, check_random_state
 from xpnet.functional import initialize_parameters
 from xpnet.estimators.feature_names import check_feature_names, feature_names
@@ -110,7 +110,7 @@ class FittingMixin:
             be = resolve_backend(self.backend, self.device, X)
             if comm is not None and self.device is None:
                 be = _device_of_local_rank(be, comm)
-        with device_context(be), be.matmul_precision(cfg.tf32):
+        with session(comm), device_context(be), be.matmul_precision(cfg.tf32):
             return self._fit_on(be, cfg, X, y, first=first, ckpt=ckpt, incremental=incremental,
                                 classes=classes, validation_data=validation_data,
                                 checkpoint=checkpoint, every=every, sample_weight=sample_weight,

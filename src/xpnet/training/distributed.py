@@ -15,28 +15,31 @@ train exactly the model one process trains on ``X_all[global_order(...)]`` with 
 shard from its own stream: rank 0 from ``random_state`` (one rank is the plain fit), rank r
 from ``SeedSequence([random_state, r])``; a run is reproducible for a given N.
 
-Failure: a rank that raises takes part in the next allreduce with its error flag set, so the
-others stop with :class:`xpnet.errors.DistributedError` at once; a rank that dies or hangs is
-detected by a deadline on every collective (``timeout`` seconds), never an endless wait.
+Failure (:mod:`xpnet.training.communicator`): a fit is one session of the communicator; an
+exception on any rank, anywhere in the fit (the step, a callback, writing the checkpoint,
+validation, the input checks), is sent to every other rank, which leaves the collective it
+waits in and raises :class:`xpnet.errors.DistributedError` naming the failed rank and its
+error, within milliseconds; a rank that dies ends the job through MPI; a rank that stops
+answering is given up after a deadline on every collective (``timeout`` seconds).
 """
 
 from __future__ import annotations
 
 import os
-import time
-from typing import Any, Sequence
+from contextlib import nullcontext
+from typing import Any, ContextManager, Sequence
 
 import numpy as np
 
 from xpnet.backends import to_numpy
-from xpnet.errors import DistributedError
+from xpnet.training.communicator import MPIComm
 
 __all__ = ["MPIComm", "Plan", "batch_shares", "global_order", "local_rank", "make_comm",
-           "rank_stream_seed"]
+           "rank_stream_seed", "session"]
 
-#: Slots after the gradients in the step's allreduce buffer: S (the loss sum), a stop request
-#: (Ctrl-C on any rank: all stop after the same step), an error flag (a rank is failing).
-EXTRA_SLOTS = 3
+#: Slots after the gradients in the step's allreduce buffer: S (the loss sum) and a stop
+#: request (Ctrl-C on any rank: all stop after the same step).
+EXTRA_SLOTS = 2
 
 
 def batch_shares(batch_size: int, size: int) -> list[int]:
@@ -91,72 +94,6 @@ def local_rank(comm: Any) -> int:
     return comm.rank
 
 
-class MPIComm:
-    """The collectives a data-parallel fit needs, over an MPI communicator (mpi4py), each with
-    a deadline: ``timeout`` seconds without all ranks raises DistributedError."""
-
-    def __init__(self, comm: Any = None, timeout: float = 120.0) -> None:
-        try:
-            from mpi4py import MPI
-        except ImportError as exc:
-            raise ImportError(f"distributed='mpi' needs mpi4py and an MPI library: pip install "
-                              f"mpi4py mpich (or 'xpnet[mpi]'); run with mpiexec -n N ({exc})"
-                              ) from None
-        self.MPI = MPI
-        self.comm = MPI.COMM_WORLD if comm is None else comm
-        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
-        self.timeout = float(timeout)
-        self.nccl = False  # True: the step's allreduce runs on the GPUs (distributed="nccl")
-
-    def _wait(self, request: Any, what: str) -> None:
-        deadline = time.monotonic() + self.timeout
-        pause = 1e-5
-        while not request.Test():
-            if time.monotonic() > deadline:
-                raise DistributedError(
-                    f"rank {self.rank} of {self.size}: the other ranks did not join {what} "
-                    f"within {self.timeout:g} s: a rank died, hangs, or stopped with an error "
-                    f"(see its output)")
-            time.sleep(pause)
-            pause = min(pause * 2, 1e-3)
-
-    def allreduce(self, host: np.ndarray, what: str) -> None:
-        """host := the sum of every rank's ``host`` (a C-contiguous NumPy array), in place."""
-        self._wait(self.comm.Iallreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM), what)
-
-    def allgather(self, value: Any, what: str) -> list[Any]:
-        """Every rank's ``value`` (any picklable object), in rank order."""
-        sizes = np.zeros(self.size, dtype=np.int64)
-        data = np.frombuffer(_pickle(value), dtype=np.uint8)
-        sizes[self.rank] = data.size
-        self.allreduce(sizes, what)
-        buf = np.zeros(int(sizes.sum()), dtype=np.uint8)
-        start = int(sizes[: self.rank].sum())
-        buf[start:start + data.size] = data
-        self.allreduce(buf, what)  # each rank's bytes in its own window: the sum gathers
-        out, start = [], 0
-        for s in sizes:
-            out.append(_unpickle(buf[start:start + int(s)].tobytes()))
-            start += int(s)
-        return out
-
-    def bcast(self, value: Any, what: str, root: int = 0) -> Any:
-        """Rank ``root``'s ``value`` on every rank."""
-        return self.allgather(value if self.rank == root else None, what)[root]
-
-
-def _pickle(value: Any) -> bytes:
-    import pickle
-
-    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _unpickle(data: bytes) -> Any:
-    import pickle
-
-    return pickle.loads(data)  # noqa: S301  (bytes from the job's own ranks)
-
-
 #: "1" lets distributed="nccl" run: written, not yet verified on a GPU.
 NCCL_ENV = "XPNET_NCCL"
 
@@ -179,6 +116,12 @@ def make_comm(distributed: Any) -> Any:
         comm.nccl = True
         return comm
     raise ValueError(f"distributed must be None, 'mpi' or 'nccl'; got {distributed!r}")
+
+
+def session(comm: MPIComm | None) -> ContextManager[Any]:
+    """The context of one data-parallel fit (``comm.session()``; nothing without ``comm``):
+    an exception on this rank inside it stops every rank within milliseconds."""
+    return nullcontext() if comm is None else comm.session()
 
 
 class Plan:
@@ -206,6 +149,7 @@ class Plan:
             from xpnet.backends.nccl import NcclAllreduce
 
             self.device_allreduce = NcclAllreduce(comm, backend.device, comm.timeout)
+            comm.on_failure.append(self.device_allreduce.abort)  # never wait on a dead rank
 
     def batches(self, n: int) -> list[tuple[int, int, int]]:
         """(start, stop, global rows) of this rank's part of each global batch."""
@@ -213,43 +157,23 @@ class Plan:
                 for k, (m, B) in enumerate(zip(self.local_rows, self.global_rows))]
 
     def reduce(self, grads: Any, S: Any) -> Any:
-        """The step's one allreduce: dW, db, S and the error flag, summed in place."""
+        """The step's one allreduce: dW, db, S and the stop request, summed in place."""
         extra = grads.extra
         extra[0] = S
         extra[1] = 1.0 if self.interrupted() else 0.0
-        extra[2] = 0.0
         self.stop_requested = self._allreduce(grads.storage, "a training step's allreduce")
         return extra[0]
 
-    def signal_failure(self, grads: Any) -> None:
-        """Join the others' step allreduce with the error flag set (this rank is failing)."""
-        try:
-            for G in grads.segments:
-                G[...] = 0.0
-            grads.extra[0] = 0.0
-            grads.extra[1] = 0.0
-            grads.extra[2] = 1.0
-            self._allreduce(grads.storage, "the failing rank's last allreduce")
-        except Exception:  # the others may be gone already: the deadline covers them
-            pass
-
     def _allreduce(self, storage: Any, what: str) -> bool:
         """Sum ``storage`` over the ranks in place; True when a rank asked to stop."""
-        if self.device_allreduce is not None:  # on the GPUs; the two flags read back
+        if self.device_allreduce is not None:  # on the GPUs; the stop request read back
             self.device_allreduce(storage, what)
-            flags = np.asarray(to_numpy(storage[-2:]))
-            if float(flags[-1]) > 0:
-                raise DistributedError(f"rank {self.comm.rank} of {self.comm.size}: another "
-                                       f"rank failed during training (see its error output)")
-            return float(flags[-2]) > 0
+            return float(np.asarray(to_numpy(storage[-1:]))[0]) > 0
         host = np.ascontiguousarray(to_numpy(storage))
         self.comm.allreduce(host, what)
-        if float(host[-1]) > 0:
-            raise DistributedError(f"rank {self.comm.rank} of {self.comm.size}: another rank "
-                                   f"failed during training (see its error output); stopping")
         if host is not storage:
             storage[...] = self.backend.asarray(host)
-        return float(host[-2]) > 0
+        return float(host[-1]) > 0
 
     def sum_host(self, values: np.ndarray, what: str) -> np.ndarray:
         """Every rank's ``values`` summed (host float64)."""

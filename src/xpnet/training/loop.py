@@ -38,7 +38,7 @@ import numpy as np
 
 from xpnet.backends import device_context, is_out_of_memory, to_numpy
 from xpnet.core.optim import LearningRateSchedule, Optimizer
-from xpnet.errors import NON_FINITE, DeviceMemoryError, DistributedError, DivergenceError
+from xpnet.errors import NON_FINITE, DeviceMemoryError, DivergenceError
 from xpnet.training.host_random import HostRandom
 from xpnet.training.network import Network
 from xpnet.training.progress import Progress, Settings, memory_estimate, out_of_memory
@@ -264,10 +264,6 @@ class Trainer:
             with self._interrupt, device_context(net.backend), \
                     np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 reason = self._run(bar)
-        except BaseException as exc:
-            if self.plan is not None and not isinstance(exc, DistributedError):
-                self.plan.signal_failure(self.step.grads)  # the other ranks stop at once
-            raise
         finally:
             self.step = None  # its buffers and workspace go with the call
             if bar is not None:

@@ -31,7 +31,7 @@ class Step:
     """One step of a fit on ``net`` with ``optimizer`` (see the module doc).
 
     ``plan``: data parallel (:class:`xpnet.training.distributed.Plan`): the gradients live in
-    its one allreduce buffer (dW, db, then S and two flags) and ``plan.reduce`` sums them.
+    its one allreduce buffer (dW, db, then S and the stop flag) and ``plan.reduce`` sums them.
     """
 
     def __init__(self, net: Network, optimizer: Any, settings: Settings, plan: Any = None
