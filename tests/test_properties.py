@@ -175,17 +175,20 @@ def test_forward_cost_backward_stay_finite_strict(case: Case) -> None:
 
 
 def test_large_logits_give_the_exact_cost():
-    """Z[L] = (1e4, -1e4) for one example of class 0 and one of class 1:
-    softmax CE = (0 + 2e4) / 2 (lse(z) = 1e4 exactly in floats); sigmoid BCE with y = (1, 1):
-    (0 + 1e4) / 2; both in float32, where exp(1e4) alone would overflow."""
+    """Z[L] = (1e4, -1e4) for one example of class 0 and one of class 1: the right one costs
+    -log(1 - eps), the wrong one (2e4 unclipped) -log eps, as scikit-learn clips p to
+    [eps, 1 - eps]; sigmoid BCE with y = (1, 1) the same; in float32, where exp(1e4) alone
+    would overflow."""
     xp = xpnet.get_backend("numpy").xp
+    eps = float(np.finfo(np.float32).eps)
+    want = np.float32((np.float32(-math.log1p(-eps)) + np.float32(-math.log(eps))) / 2)
     Z = np.array([[1e4, 1e4], [-1e4, -1e4]], dtype=np.float32)
     Y = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
     J = xpnet.compute_cost(Z, Y, "softmax", xp=xp)
-    assert J.dtype == np.float32 and float(J) == 1e4
+    assert J.dtype == np.float32 and float(J) == pytest.approx(float(want), rel=1e-6)
     Zs = np.array([[1e4, -1e4]], dtype=np.float32)
     J = xpnet.compute_cost(Zs, np.ones((1, 2), dtype=np.float32), "sigmoid", xp=xp)
-    assert J.dtype == np.float32 and float(J) == 5e3
+    assert J.dtype == np.float32 and float(J) == pytest.approx(float(want), rel=1e-6)
 
 
 @pytest.mark.skipif(not xpnet.available_backends()["torch"][0], reason="torch is not installed")

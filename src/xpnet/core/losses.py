@@ -49,7 +49,10 @@ def log_loss_bounds(dtype: Any, *, xp: Any) -> tuple[float, float]:
 
 
 def _clip(L: Any, bounds: tuple[float, float], *, xp: Any) -> Any:
-    return xp.minimum(xp.maximum(L, bounds[0]), bounds[1])
+    """min(max(L, lo), hi) elementwise; the bounds as arrays made from L on its device (a
+    Python number in xp.maximum is an upload on torch, xp.clip a host sync on CuPy)."""
+    zero = xp.zeros_like(L)
+    return xp.minimum(xp.maximum(L, zero + bounds[0]), zero + bounds[1])
 
 
 def cross_entropy(ZL: Any, Y: Any, *, xp: Any) -> Any:
