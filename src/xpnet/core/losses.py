@@ -49,6 +49,8 @@ def log_loss_bounds(dtype: Any, *, xp: Any) -> tuple[float, float]:
 
 
 def _clip(L: Any, bounds: tuple[float, float], *, xp: Any) -> Any:
+    """min(max(L, lo), hi) elementwise, the bounds Python numbers (kernel arguments on every
+    backend: xpnet's torch namespace keeps them scalars; xp.clip would sync on CuPy)."""
     return xp.minimum(xp.maximum(L, bounds[0]), bounds[1])
 
 
