@@ -8,11 +8,12 @@ or 1e-5 (float32) — so a new override is tested without anyone writing a test.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 
 import numpy as np
 import pytest
-from conftest import assert_close
+from conftest import SELECTED_BACKENDS, assert_close, usable
 
 import xpnet
 from xpnet.core.kernels import Kernels
@@ -24,9 +25,10 @@ OUTS = ("softmax", "sigmoid", "identity", "exp")
 
 
 def overridden(K) -> list[str]:
-    """Names of the public kernel methods K's class defines in place of the portable ones."""
+    """Names of the public kernel methods K's class (or K, a class) defines in place of the
+    portable ones."""
     names = set()
-    for cls in type(K).__mro__:
+    for cls in (K if isinstance(K, type) else type(K)).__mro__:
         if cls is Kernels:
             break
         names |= {n for n, v in vars(cls).items() if callable(v) and not n.startswith("_")}
@@ -160,19 +162,70 @@ def test_every_overridden_array_kernel_matches_the_portable_one(backend, dtype, 
             assert checked > 0
 
 
-@pytest.mark.parametrize("name", ["sgd", "momentum-nesterov", "momentum", "adam", "axpy",
-                                  "clip_by_global_norm", "accumulate"])
-@pytest.mark.parametrize("flat", [True, False], ids=["flat", "arrays"])
-def test_every_overridden_update_matches_the_portable_one(backend, dtype, name, flat):
+UPDATES = ("sgd", "momentum-nesterov", "momentum", "adam", "axpy", "clip_by_global_norm",
+           "accumulate")
+# Each backend's kernel classes, by module (imported only to list their overrides; CuPy's
+# import without a GPU). test_the_kernel_classes_are_the_backends_own keeps this list honest.
+KERNEL_CLASSES = {"numpy": ("xpnet.backends.numpy_kernels", "NumpyKernels"),
+                  "torch": ("xpnet.backends.torch_kernels", "TorchKernels"),
+                  "cupy": ("xpnet.backends.cupy_kernels", "CupyKernels"),
+                  "array_api_strict": None}
+
+
+def _kernel_class(name):
+    """The kernels class of backend ``name`` (None: the portable one; or its library is not
+    installed here, when it has no tests to run)."""
+    where = KERNEL_CLASSES[name]
+    if where is None:
+        return None
+    try:
+        return getattr(importlib.import_module(where[0]), where[1])
+    except ImportError:
+        return None
+
+
+def _update_cases():
+    """(backend, update, flat) for each update a backend's kernels override: the pairs that
+    exist, so no case is there only to skip (ci/gpu fails a skipped gpu test)."""
+    cases = []
+    for name in SELECTED_BACKENDS:
+        cls = _kernel_class(name)
+        names = set(overridden(cls)) if cls is not None else set()
+        for update in UPDATES:
+            if update.split("-")[0] not in names:
+                continue
+            for flat in (True, False):  # every backend with overrides has views
+                cases.append(pytest.param(name, update, flat,
+                                          id=f"{name}-{update}-{'flat' if flat else 'arrays'}",
+                                          marks=[pytest.mark.gpu] if name == "cupy" else []))
+    return cases
+
+
+def test_the_kernel_classes_are_the_backends_own(backend):
+    """KERNEL_CLASSES names the class whose overrides the backend runs (CuPy: when switched
+    on; its portable default has none)."""
+    cls = _kernel_class(backend.name)
+    if cls is None:
+        assert type(backend.kernels) is Kernels
+        return
+    assert type(backend.kernels) in (cls, Kernels) if backend.name == "cupy" else (
+        type(backend.kernels) is cls)
+    assert any(type(K) is cls for K in kernels_under_test(backend))
+    assert backend.supports_views  # _update_cases runs flat buffers for them
+
+
+@pytest.mark.parametrize("name, update, flat", _update_cases())
+def test_every_overridden_update_matches_the_portable_one(name, update, flat, dtype):
     """The whole-buffer kernels (in place) on flat buffers and on separate arrays."""
-    base = name.split("-")[0]
+    ok, reason = usable(name)
+    if not ok:
+        pytest.skip(f"backend {name} not usable: {reason}")
+    backend = xpnet.get_backend(name)
+    base = update.split("-")[0]
     found = [K for K in kernels_under_test(backend) if base in overridden(K)]
-    if not found:
-        pytest.skip(f"{type(backend.kernels).__name__} does not override {base}")
-    if flat and not backend.supports_views:
-        pytest.skip("no views on this backend")
+    assert found, f"no kernels of {backend} override {base}"
     for K in found:
-        _check_update(K, backend, dtype, name, base, flat)
+        _check_update(K, backend, dtype, update, base, flat)
 
 
 def _check_update(K, backend, dtype, name, base, flat):
