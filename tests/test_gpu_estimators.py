@@ -236,6 +236,33 @@ def test_model_file_and_pickle_load_onto_the_device(place, dtype, tmp_path):
     np.testing.assert_array_equal(xpnet.to_numpy(again.predict_proba(Xd)), xpnet.to_numpy(P))
 
 
+def _pinned(staging) -> bool:
+    """Whether the staging buffer is page-locked host memory (CUDA's own answer)."""
+    if staging.backend.name == "torch":
+        return bool(staging.tensor.is_pinned())
+    import cupy
+
+    return cupy.cuda.runtime.pointerGetAttributes(staging.host.ctypes.data).type == 1
+
+
+def test_host_rows_go_up_through_one_pinned_buffer(place, dtype):
+    """predict from host rows on a GPU: one page-locked staging buffer per model, made on the
+    first call and reused; the predictions those of the same model on NumPy."""
+    from xpnet.training import inference
+
+    X, y = _data()
+    here, ref = _fit(MLPClassifier, place, dtype, X, y)
+    for _ in range(3):
+        np.testing.assert_allclose(here.predict_proba(X), ref.predict_proba(X),
+                                   rtol=RTOL[dtype], atol=RTOL[dtype] * 1e-2)
+    net = here._net
+    if net.backend.on_host:  # torch on the CPU reads host rows in place: nothing staged
+        assert net not in inference._STAGINGS
+        return
+    staging = inference.staging_for(net, net.backend)
+    assert staging.allocations == 1 and _pinned(staging)
+
+
 class _DeviceMemoryLimit:
     """Cap the device memory this process may take (CuPy's pool limit, torch's per-process
     fraction), so that a real device allocation fails on any GPU size; undone on exit."""

@@ -194,6 +194,13 @@ class Backend:
         """Whether ``x`` is an array of this backend on this backend's device."""
         return self.is_array(x) and self.canonical_device(self.device_of(x)) == self.device
 
+    def staging(self) -> Any:
+        """A new host staging buffer for rows sent to this device (:mod:`xpnet.backends.staging`;
+        page-locked on CUDA). Hold one per model: it is reused by every prediction."""
+        from xpnet.backends.staging import Staging
+
+        return Staging(self)
+
     def synchronize(self) -> None:
         """Block until all work queued on this backend's device is done (for timing)."""
 

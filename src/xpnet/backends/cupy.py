@@ -203,6 +203,13 @@ class CupyBackend(Backend):
     def to_numpy(x: Any) -> np.ndarray:
         return x.get()
 
+    def staging(self) -> Any:
+        """Pinned host memory and a copy stream
+        (:class:`xpnet.backends.cuda_staging.CupyStaging`)."""
+        from xpnet.backends.cuda_staging import CupyStaging
+
+        return CupyStaging(self)
+
     def synchronize(self) -> None:
         import cupy
 

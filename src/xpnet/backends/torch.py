@@ -171,6 +171,15 @@ class TorchBackend(Backend):
     def to_numpy(x: Any) -> np.ndarray:
         return x.detach().cpu().numpy()
 
+    def staging(self) -> Any:
+        """On CUDA pinned host memory and a copy stream
+        (:class:`xpnet.backends.cuda_staging.TorchStaging`); on the CPU the portable one."""
+        if self.device.type != "cuda":
+            return super().staging()
+        from xpnet.backends.cuda_staging import TorchStaging
+
+        return TorchStaging(self)
+
     def synchronize(self) -> None:
         if self.device.type == "cuda":
             import torch
