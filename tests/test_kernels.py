@@ -266,3 +266,23 @@ def _check_update(K, backend, dtype, name, base, flat):
         _compare(a, b, dtype, name)
     if out is not None:
         _compare(out, outr, dtype, name)
+
+
+@pytest.mark.parametrize("layout", ["C", "transposed"])
+def test_weight_grads_write_into_the_given_outputs(backend, dtype, layout):
+    """dW, db land in ``out`` (a flat buffer's C-ordered view, or a transposed view) and are
+    the portable kernel's values; the returned arrays are those outputs."""
+    if not backend.supports_views:
+        pytest.skip("no views on this backend: outputs are fresh arrays")
+    xp = backend.xp
+    dZ = backend.asarray(_host(4, 4, 6).astype(dtype))
+    A = backend.asarray(_host(2, 5, 6).astype(dtype))
+    want_dW, want_db = PORTABLE.weight_grads(dZ, A, xp=xp, ws=None, l=1)
+    for K in kernels_under_test(backend):
+        dW = xp.zeros((4, 5), dtype=dZ.dtype) if layout == "C" else \
+            xp.permute_dims(xp.zeros((5, 4), dtype=dZ.dtype), (1, 0))
+        db = xp.zeros((4, 1), dtype=dZ.dtype)
+        got_dW, got_db = K.weight_grads(dZ, A, xp=xp, ws=K.workspace(), l=1, out=(dW, db))
+        assert got_dW is dW and got_db is db, type(K).__name__
+        _compare(dW, want_dW, dtype, f"{type(K).__name__}.weight_grads dW ({layout})")
+        _compare(db, want_db, dtype, f"{type(K).__name__}.weight_grads db")
