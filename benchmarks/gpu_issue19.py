@@ -5,7 +5,9 @@
    <= 0.05 s); min and median of 3 warm calls; the staging buffer must be made once.
 2. The functional gradient_descent_step at 784-256-256-10@128 with CuPy's portable and fused
    kernels in one process: ms per step, and host microseconds per call of each kernel method
-   (no sync inside: what the Python side costs), to name what the fused row pays per call.
+   (no sync inside: what the Python side costs; a method another calls, such as ``linear``
+   inside the portable ``linear_activation``, counts in both), to name what the fused row
+   pays per call; and one product's host cost through cupy.matmul, ndarray.dot and @.
 
 Prints tables and writes issue19.json into $OUT (default bench-results); exit status 1 when a
 predict target or the staging reuse fails.
