@@ -165,7 +165,9 @@ class TorchBackend(Backend):
         parts = (torch.as_tensor(csr.indptr.astype(np.int64), device=self.device),
                  torch.as_tensor(csr.indices.astype(np.int64), device=self.device),
                  torch.as_tensor(csr.data, device=self.device))
-        return torch.sparse_csr_tensor(*parts, size=csr.shape).to_dense()
+        # SciPy's CSR is valid by construction: no invariant check on the device (torch 2.13
+        # warns when the choice is left implicit)
+        return torch.sparse_csr_tensor(*parts, size=csr.shape, check_invariants=False).to_dense()
 
     @staticmethod
     def to_numpy(x: Any) -> np.ndarray:
