@@ -141,6 +141,63 @@ def test_strict_devices():
         get_backend("array_api_strict", "gpu")
 
 
+# --------------------------------------------------------------------------- device identity
+def _spellings(name):
+    """Every way a user may name the default device of backend ``name`` on the CPU."""
+    if name == "torch":
+        import torch
+
+        return [None, "cpu", "cpu:0", torch.device("cpu"), torch.device("cpu", 0)]
+    if name == "array_api_strict":
+        import array_api_strict
+
+        return [None, "CPU_DEVICE", array_api_strict.Device("CPU_DEVICE")]
+    return [None, "cpu"]
+
+
+@pytest.mark.parametrize("name", ["numpy", "torch", "array_api_strict"])
+def test_a_device_equals_itself_however_it_was_named(name):
+    """get_backend(name, spelling) is one Backend for every spelling of a device, equal to the
+    backend of the arrays it makes (torch.device("cpu", 0) vs a tensor's device("cpu"))."""
+    if not usable(name)[0]:
+        pytest.skip(f"{name} not installed")
+    from xpnet.backends import same_device
+
+    found = [get_backend(name, d) for d in _spellings(name)]
+    assert all(be is found[0] for be in found), found
+    for be in found:
+        x = be.asarray(np.ones(2, dtype=np.float32))
+        assert backend_of(x) == be and hash(backend_of(x)) == hash(be)
+        assert same_device(x, be) and same_device(be, x) and be.owns(x)
+    assert str(found[0].device_spec) == str(get_backend(name, found[0].device_spec).device_spec)
+
+
+def test_fake_devices_are_told_apart():
+    """array-api-strict's fake devices: device1 is itself by name or object, never device2,
+    nor the CPU; arrays on them say so through same_device."""
+    if not usable("array_api_strict")[0]:
+        pytest.skip("array_api_strict not installed")
+    import array_api_strict
+
+    from xpnet.backends import same_device
+
+    one = get_backend("array_api_strict", "device1")
+    assert one is get_backend("strict", array_api_strict.Device("device1"))
+    two = get_backend("array_api_strict", "device2")
+    x1, x2 = one.asarray(np.ones(2)), two.asarray(np.ones(2))
+    assert same_device(x1, one) and not same_device(x1, two) and not same_device(x1, x2)
+    assert not same_device(x1, get_backend("array_api_strict"))
+    assert not one.on_host and not two.on_host and get_backend("array_api_strict").on_host
+
+
+def test_same_device_tells_libraries_apart(torch_mod):
+    from xpnet.backends import same_device
+
+    assert not same_device(np.ones(2), torch_mod.ones(2))
+    assert not same_device(get_backend("numpy"), get_backend("torch", "cpu"))
+    assert get_backend("numpy").on_host and get_backend("torch", "cpu:0").on_host
+
+
 def test_get_backend_accepts_a_backend():
     be = get_backend("numpy")
     assert get_backend(be) is be

@@ -77,22 +77,47 @@ def test_cupy_device_selection(cupy):
         xpnet.get_backend("cupy", "cpu")
 
 
+def test_cupy_device_equals_itself_however_named(cupy):
+    from xpnet.backends import same_device
+
+    found = [xpnet.get_backend("cupy", d)
+             for d in (None, 0, np.int64(0), "cuda", "cuda:0", cupy.cuda.Device(0))]
+    assert all(be is found[0] for be in found)
+    x = cupy.ones(2)
+    assert xpnet.backend_of(x) is found[0] and same_device(x, found[0])
+
+
+def test_torch_cuda_device_equals_itself_however_named(torch_cuda):
+    """"cuda" is the current device, cuda:0: a model placed on "cuda" takes tensors on cuda:0."""
+    from xpnet.backends import same_device
+
+    found = [xpnet.get_backend("torch", d)
+             for d in ("cuda", "cuda:0", 0, np.int64(0), torch_cuda.device("cuda"),
+                       torch_cuda.device("cuda", 0))]
+    assert all(be is found[0] for be in found)
+    x = torch_cuda.ones(2, device="cuda")
+    assert xpnet.backend_of(x) is found[0] and same_device(x, found[0])
+    assert found[0].device_spec == "cuda:0" and not found[0].on_host
+
+
 def test_cupy_outputs_stay_on_the_device(cupy, dtype):
     be = xpnet.get_backend("cupy", 0)
     g = ["relu", "tanh", "softmax"]
     X, Y, W, b = random_network([3, 4, 4, 2], g, m=5)
     Xb, Yb, Wb, bb = (to_backend(be, t, dtype) for t in (X, Y, W, b))
     D = {1: to_backend(be, np.full((4, 5), 2.0), dtype)}
-    AL, cache = forward(Xb, Wb, bb, g, D=D)
+    AL, cache = forward(Xb, Wb, bb, g, D=D)  # with a dropout mask: every output on the device
     J = compute_cost(cache.Z[3], Yb, g[-1], xp=be.xp)
     dW, db = backward(Yb, Wb, cache, g, D=D, xp=be.xp)
+    # the step has no dropout: its J is the cost of the same forward pass without D
+    J_plain = compute_cost(forward(Xb, Wb, bb, g)[1].Z[3], Yb, g[-1], xp=be.xp)
     J2 = gradient_descent_step(Xb, Yb, Wb, bb, g, 0.1)
-    for arr in (AL, J, J2, *cache.Z.values(), *cache.A.values(), *dW.values(), *db.values(),
-                *Wb.values(), *bb.values()):
+    for arr in (AL, J, J_plain, J2, *cache.Z.values(), *cache.A.values(), *dW.values(),
+                *db.values(), *Wb.values(), *bb.values()):
         assert isinstance(arr, cupy.ndarray)
         assert arr.device.id == 0
         assert arr.dtype == np.dtype(dtype)
-    assert_close(J2, J, rtol=0.0)
+    assert_close(J2, J_plain, rtol=0.0)
 
 
 def test_cupy_worked_values_match_numpy(cupy):

@@ -6,8 +6,10 @@ divergence, checkpoint + resume (GPU to GPU bit for bit, GPU to CPU), model file
 loaded onto the GPU, and out-of-memory becoming DeviceMemoryError. float32 and float64.
 
 The places are ("cupy", 0) and ("torch", "cuda") (marker ``gpu``: ci/gpu fails when they skip
-on a GPU machine) and ("torch", "cpu"), which runs the same tests on every machine so that
-their logic is proven before a GPU sees them. Agreement with NumPy after a few epochs:
+on a GPU machine) and ("torch", "cpu:0"), which runs the same tests on every machine so that
+their logic is proven before a GPU sees them. The torch places name their device the way its
+tensors do not ("cuda" for tensors on "cuda:0", "cpu:0" for tensors on "cpu"): a device must
+equal itself however it was named. Agreement with NumPy after a few epochs:
 float64 1e-9 relative, float32 1e-3 (the GPU's reductions and BLAS round differently; the
 differences grow a little with each step, as in tests/test_agreement.py's 50 steps at 1e-10 /
 1e-4).
@@ -25,7 +27,7 @@ from conftest import blobs, usable
 import xpnet
 from xpnet import MLPClassifier, MLPRegressor
 
-PLACES = [pytest.param(("torch", "cpu"), id="torch-cpu"),
+PLACES = [pytest.param(("torch", "cpu:0"), id="torch-cpu"),
           pytest.param(("cupy", 0), id="cupy", marks=pytest.mark.gpu),
           pytest.param(("torch", "cuda"), id="torch-cuda", marks=pytest.mark.gpu)]
 RTOL = {"float64": 1e-9, "float32": 1e-3}
@@ -234,6 +236,33 @@ def test_model_file_and_pickle_load_onto_the_device(place, dtype, tmp_path):
     np.testing.assert_array_equal(xpnet.to_numpy(again.predict_proba(Xd)), xpnet.to_numpy(P))
 
 
+def _pinned(staging) -> bool:
+    """Whether the staging buffer is page-locked host memory (CUDA's own answer)."""
+    if staging.backend.name == "torch":
+        return bool(staging.tensor.is_pinned())
+    import cupy
+
+    return cupy.cuda.runtime.pointerGetAttributes(staging.host.ctypes.data).type == 1
+
+
+def test_host_rows_go_up_through_one_pinned_buffer(place, dtype):
+    """predict from host rows on a GPU: one page-locked staging buffer per model, made on the
+    first call and reused; the predictions those of the same model on NumPy."""
+    from xpnet.training import inference
+
+    X, y = _data()
+    here, ref = _fit(MLPClassifier, place, dtype, X, y)
+    for _ in range(3):
+        np.testing.assert_allclose(here.predict_proba(X), ref.predict_proba(X),
+                                   rtol=RTOL[dtype], atol=RTOL[dtype] * 1e-2)
+    net = here._net
+    if net.backend.on_host:  # torch on the CPU reads host rows in place: nothing staged
+        assert net not in inference._STAGINGS
+        return
+    staging = inference.staging_for(net, net.backend)
+    assert staging.allocations == 1 and _pinned(staging)
+
+
 class _DeviceMemoryLimit:
     """Cap the device memory this process may take (CuPy's pool limit, torch's per-process
     fraction), so that a real device allocation fails on any GPU size; undone on exit."""
@@ -268,7 +297,7 @@ class _DeviceMemoryLimit:
 
 def test_out_of_memory_is_device_memory_error_and_keeps_the_model(place):
     name, device = place
-    if device == "cpu":
+    if device == "cpu:0":
         pytest.skip("host memory: tests/test_estimators.py covers NumPy's MemoryError")
     X, y = _data()
     est = MLPClassifier(hidden_layer_sizes=(4096, 4096), batch_size=32, max_iter=1,
@@ -285,20 +314,25 @@ def test_out_of_memory_is_device_memory_error_and_keeps_the_model(place):
     assert small.n_iter_ == 2
 
 
-def test_cupyx_sparse_input_equals_dense(place):
-    """A cupyx CSR matrix is taken like SciPy's: the same model as the dense X."""
-    name, device = place
-    if name != "cupy":
-        pytest.skip("cupyx sparse matrices come with CuPy")
+@pytest.mark.gpu
+def test_cupyx_sparse_input_equals_dense():
+    """A cupyx CSR matrix (built on the device from a CuPy array) is taken like SciPy's: the
+    same model as the dense X."""
+    ok, reason = usable("cupy")
+    if not ok:
+        pytest.skip(f"cupy not usable: {reason}")
+    import cupy
     import cupyx.scipy.sparse as cusp
 
     X, y = _data()
     X[np.abs(X) < 0.8] = 0.0
     kw = dict(hidden_layer_sizes=(6,), max_iter=3, random_state=0, dtype="float64",
-              backend=name, device=device)
+              backend="cupy", device=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        a = MLPClassifier(**kw).fit(cusp.csr_matrix(X), y)
+        a = MLPClassifier(**kw).fit(cusp.csr_matrix(cupy.asarray(X)), y)
         b = MLPClassifier(**kw).fit(X, y)
     for p, q in zip(a.coefs_, b.coefs_):
         np.testing.assert_array_equal(p, q)
+    P = a.predict_proba(cusp.csr_matrix(cupy.asarray(X)))
+    np.testing.assert_allclose(P, b.predict_proba(X), rtol=1e-12)

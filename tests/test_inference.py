@@ -217,3 +217,161 @@ def test_predict_memory_is_bounded():
     got = json.loads(run.stdout.strip().splitlines()[-1])
     assert got["chunked"] < bound, got
     assert got["whole"] > 3 * bound, got  # the bound means something: one pass exceeds it
+
+
+# --------------------------------------------------------------------------- staged host rows
+# Host rows for a device go up a block at a time through the model's staging buffer. The
+# places: array-api-strict's fake device1 (a device, on every machine), torch on the CPU with a
+# staging buffer of its own (the portable one), and the two CUDA backends (pinned memory, a copy
+# stream). A staged block and the same block sliced from X on the device are the same values
+# in the same layout: equal bit for bit on the CPU; on CUDA the device slot's address differs
+# from X's, which may change cuBLAS's kernel, so the chunk-vs-whole tolerance TOL applies.
+STAGED = [pytest.param(("array_api_strict", "device1"), id="strict-device1"),
+          pytest.param(("torch", "cpu"), id="torch-cpu"),
+          pytest.param(("cupy", 0), id="cupy", marks=pytest.mark.gpu),
+          pytest.param(("torch", "cuda"), id="torch-cuda", marks=pytest.mark.gpu)]
+
+
+@pytest.fixture(params=STAGED)
+def staged(request):
+    name, device = request.param
+    ok, reason = xpnet.available_backends()[name]
+    if not ok:
+        pytest.skip(f"{name} not usable: {reason}")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("torch sees no CUDA device")
+    return xpnet.get_backend(name, device)
+
+
+class _Recorded:
+    """A staging buffer's sessions, with the (slot, rows) of every block they send."""
+
+    def __init__(self, staging):
+        self.staging, self.sent = staging, []
+        make = staging._session
+
+        def session(host):
+            s = make(host)
+            send = s.send
+
+            def recorded(slot, rows):
+                self.sent.append((slot, rows))
+                return send(slot, rows)
+
+            s.send = recorded
+            return s
+
+        staging._session = session
+
+
+def _network(backend, dtype, dims=(N_FEATURES, 4, 3, 2), seed=0):
+    W, b = xpnet.initialize_parameters(list(dims), rng=seed, dtype=dtype, backend=backend)
+    return W, b, ["relu", "tanh", "softmax"]
+
+
+def _exact(backend):
+    return backend.name == "array_api_strict" or backend.device_spec == "cpu"
+
+
+@pytest.mark.parametrize("rows", [5, 1, N, N + 7, None])
+def test_staged_rows_equal_the_blocks_of_X_on_the_device(staged, dtype, rows):
+    """Float64 host rows into a ``dtype`` model: cast as they are staged, the same A[L] as the
+    blocks of X cast and moved whole; blocks of ``rows`` rows, slots taken in turn."""
+    from xpnet.training.inference import predict_staged
+
+    be, xp = staged, staged.xp
+    W, b, g = _network(be, dtype)
+    X = np.random.default_rng(1).standard_normal((N, N_FEATURES))
+    finish = lambda AL: xp.permute_dims(AL, (1, 0))  # noqa: E731
+    staging = be.staging()
+    spy = _Recorded(staging)
+    with xpnet.backends.device_context(be):
+        out, has_nan, has_inf = predict_staged(W, b, g, be, X, finish, staging=staging,
+                                               dtype=dtype, chunk_rows=rows)
+        want = predict_in_chunks(W, b, g, be, be.asarray(X.astype(dtype)), finish,
+                                 chunk_rows=rows)
+    assert not bool(has_nan) and not bool(has_inf)
+    step = min(rows or N, N)
+    assert spy.sent == [(k % 2, min(step, N - i)) for k, i in enumerate(range(0, N, step))]
+    if _exact(be):
+        assert_same_place(out, want)
+        np.testing.assert_array_equal(_host(out), _host(want))
+    else:
+        assert_close(out, want, *TOL[dtype])
+
+
+def test_the_staging_buffer_is_made_once_and_reused(staged):
+    """One buffer for every call that fits in it; a bigger call grows it once (doubling)."""
+    from xpnet.training.inference import predict_staged
+
+    be, xp = staged, staged.xp
+    W, b, g = _network(be, "float32")
+    rng = np.random.default_rng(2)
+    staging = be.staging()
+    finish = lambda AL: xp.argmax(AL, axis=0)  # noqa: E731
+    seen = []
+    with xpnet.backends.device_context(be):
+        for n, rows in ((N, 5), (10, 5), (N, None), (3, None), (40, None), (N, 7)):
+            X = rng.standard_normal((n, N_FEATURES)).astype(np.float32)
+            out, _, _ = predict_staged(W, b, g, be, X, finish, staging=staging,
+                                       dtype="float32", chunk_rows=rows)
+            assert tuple(out.shape) == (n,)
+            seen.append((staging.allocations, staging.host.shape))
+    assert seen[:4] == [(1, (2, 5, N_FEATURES)), (1, (2, 5, N_FEATURES)),
+                        (2, (2, N, N_FEATURES)), (2, (2, N, N_FEATURES))]
+    assert seen[4:] == [(3, (2, 46, N_FEATURES)), (3, (2, 46, N_FEATURES))]
+
+
+def test_staged_rows_are_checked_on_the_device(staged):
+    """NaN, infinity, and a float64 too large for float32, found in the staged blocks."""
+    from xpnet.training.inference import predict_staged
+
+    be, xp = staged, staged.xp
+    W, b, g = _network(be, "float32")
+    finish = lambda AL: AL[0, :]  # noqa: E731
+    for value, nan, inf in ((np.nan, True, False), (np.inf, False, True),
+                            (1e300, False, True), (0.5, False, False)):
+        X = np.random.default_rng(3).standard_normal((N, N_FEATURES))
+        X[N - 2, 1] = value  # in the last block
+        with xpnet.backends.device_context(be):
+            _, has_nan, has_inf = predict_staged(W, b, g, be, X, finish, staging=be.staging(),
+                                                 dtype="float32", chunk_rows=5)
+        assert (bool(has_nan), bool(has_inf)) == (nan, inf), value
+
+
+def test_estimators_stage_host_rows_for_a_device(tmp_path):
+    """On array-api-strict's device1, predict from host rows (a list, float64, a memory map)
+    goes through the model's one staging buffer and equals the model on the CPU device;
+    device rows stay on the device; NaN / infinity raise as check_X does."""
+    from xpnet.training.inference import staging_for
+
+    if not xpnet.available_backends()["array_api_strict"][0]:
+        pytest.skip("array_api_strict not installed")
+    X, y = _problem("multiclass")
+    kw = dict(hidden_layer_sizes=(4, 3), max_iter=3, random_state=0, learning_rate_init=0.05,
+              backend="array_api_strict", dtype="float32")  # a GPU model's dtype: the staging
+    with warnings.catch_warnings():                         # cast can overflow (1e300)
+        warnings.simplefilter("ignore")
+        dev = MLPClassifier(**kw, device="device1").fit(X, y)
+        cpu = MLPClassifier(**kw).fit(X, y)
+    np.save(tmp_path / "X.npy", X)
+    mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    for rows in (X, X.tolist(), mapped):
+        np.testing.assert_array_equal(dev.predict_proba(rows), cpu.predict_proba(X))
+        np.testing.assert_array_equal(dev.predict(rows), cpu.predict(X))
+    net = dev._net
+    assert staging_for(net, net.backend).allocations == 1
+    Xd = net.backend.asarray(X.astype(dev._dtype))  # rows of the model's dtype
+    P = dev.predict_proba(Xd)
+    assert xpnet.backend_of(P) == net.backend
+    np.testing.assert_array_equal(_host(P), cpu.predict_proba(X))
+    for value, what in ((np.nan, "NaN"), (np.inf, "infinity"), (1e300, "infinity")):
+        bad = X.copy()
+        bad[5, 0] = value
+        with pytest.raises(ValueError, match=f"Input X contains {what}"):
+            dev.predict(bad)
+    with pytest.raises(ValueError, match="X has 2 features, but MLPClassifier is expecting 3"):
+        dev.predict(X[:, :2])

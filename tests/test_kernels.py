@@ -8,16 +8,17 @@ or 1e-5 (float32) — so a new override is tested without anyone writing a test.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from functools import partial
 
 import numpy as np
 import pytest
-from conftest import assert_close
+from conftest import SELECTED_BACKENDS, assert_close, usable
 
 import xpnet
 from xpnet.core.kernels import Kernels
-from xpnet.core.optim import PORTABLE_UPDATES, update_function
+from xpnet.core.optim import FAST_PATHS, PORTABLE_UPDATES, update_function
 from xpnet.core.params import ParamBuffer
 
 PORTABLE = Kernels()
@@ -26,9 +27,10 @@ OUTS = ("softmax", "sigmoid", "identity", "exp")
 
 
 def overridden(K) -> list[str]:
-    """Names of the public kernel methods K's class defines in place of the portable ones."""
+    """Names of the public kernel methods K's class (or K, a class) defines in place of the
+    portable ones."""
     names = set()
-    for cls in type(K).__mro__:
+    for cls in (K if isinstance(K, type) else type(K)).__mro__:
         if cls is Kernels:
             break
         names |= {n for n, v in vars(cls).items() if callable(v) and not n.startswith("_")}
@@ -168,37 +170,94 @@ def test_every_overridden_array_kernel_matches_the_portable_one(backend, dtype, 
             assert checked > 0
 
 
-UPDATES = ("sgd", "momentum", "adam")  # the optimizers' updates: registered fast paths
+UPDATES = ("sgd", "momentum-nesterov", "momentum", "adam", "axpy", "clip_by_global_norm",
+           "accumulate")
+OPTIMIZER_UPDATES = ("sgd", "momentum", "adam")  # registered fast paths (xpnet.core.optim)
+# Each backend's kernel classes, by module (imported only to list their overrides; CuPy's
+# import without a GPU). test_the_kernel_classes_are_the_backends_own keeps this list honest.
+KERNEL_CLASSES = {"numpy": ("xpnet.backends.numpy_kernels", "NumpyKernels"),
+                  "torch": ("xpnet.backends.torch_kernels", "TorchKernels"),
+                  "cupy": ("xpnet.backends.cupy_kernels", "CupyKernels"),
+                  "array_api_strict": None}
+
+
+def _kernel_class(name):
+    """The kernels class of backend ``name`` (None: the portable one; or its library is not
+    installed here, when it has no tests to run)."""
+    where = KERNEL_CLASSES[name]
+    if where is None:
+        return None
+    try:
+        return getattr(importlib.import_module(where[0]), where[1])
+    except ImportError:
+        return None
+
+
+def _has_fast_path(cls, base) -> bool:
+    """Whether kernels of class ``cls`` run their own ``base``: a registered optimizer fast
+    path, or an overridden whole-buffer kernel."""
+    if base in OPTIMIZER_UPDATES:
+        return any((base, c) in FAST_PATHS for c in cls.__mro__ if c is not Kernels)
+    return base in overridden(cls)
 
 
 def _fast_paths(backend, base):
     """[(what, update)] under test for ``base`` on this backend: the optimizers' registered
     fast paths, or the kernels that override a whole-buffer kernel."""
-    if base in UPDATES:
+    if base in OPTIMIZER_UPDATES:
         return [(type(K).__name__, partial(fn, kernels=K)) for K in kernels_under_test(backend)
                 if (fn := update_function(base, K, None)) is not None]
     return [(type(K).__name__, getattr(K, base)) for K in kernels_under_test(backend)
             if base in overridden(K)]
 
 
-@pytest.mark.parametrize("scalar", ["host", "device"])
-@pytest.mark.parametrize("name", ["sgd", "momentum-nesterov", "momentum", "adam", "axpy",
-                                  "clip_by_global_norm", "accumulate"])
-@pytest.mark.parametrize("flat", [True, False], ids=["flat", "arrays"])
-def test_every_overridden_update_matches_the_portable_one(backend, dtype, name, flat, scalar):
+def _update_cases():
+    """(backend, update, flat, scalar) for each update a backend's kernels run their own way:
+    the pairs that exist, so no case is there only to skip (ci/gpu fails a skipped gpu test).
+    ``scalar``: the per-step number as a Python float (the functional API) or a 0-d device
+    array (the step table's); clipping's max_norm is a constant of the fit, host only."""
+    cases = []
+    for name in SELECTED_BACKENDS:
+        cls = _kernel_class(name)
+        for update in UPDATES:
+            base = update.split("-")[0]
+            if cls is None or not _has_fast_path(cls, base):
+                continue
+            for flat in (True, False):  # every backend with overrides has views
+                for scalar in ("host",) if base == "clip_by_global_norm" else ("host", "device"):
+                    cases.append(pytest.param(
+                        name, update, flat, scalar,
+                        id=f"{name}-{update}-{'flat' if flat else 'arrays'}-{scalar}",
+                        marks=[pytest.mark.gpu] if name == "cupy" else []))
+    return cases
+
+
+def test_the_kernel_classes_are_the_backends_own(backend):
+    """KERNEL_CLASSES names the class whose overrides the backend runs (CuPy: when switched
+    on; its portable default has none)."""
+    cls = _kernel_class(backend.name)
+    if cls is None:
+        assert type(backend.kernels) is Kernels
+        return
+    assert type(backend.kernels) in (cls, Kernels) if backend.name == "cupy" else (
+        type(backend.kernels) is cls)
+    assert any(type(K) is cls for K in kernels_under_test(backend))
+    assert backend.supports_views  # _update_cases runs flat buffers for them
+
+
+@pytest.mark.parametrize("name, update, flat, scalar", _update_cases())
+def test_every_overridden_update_matches_the_portable_one(name, update, flat, scalar, dtype):
     """The optimizers' fast paths and the whole-buffer kernels (in place) on flat buffers and
-    on separate arrays, with the per-step scalar (lr, lr_t, the axpy and accumulate factor)
-    as a Python float (the functional API) and as a 0-d device array (the step table's)."""
-    base = name.split("-")[0]
+    on separate arrays, against the portable update."""
+    ok, reason = usable(name)
+    if not ok:
+        pytest.skip(f"backend {name} not usable: {reason}")
+    backend = xpnet.get_backend(name)
+    base = update.split("-")[0]
     found = _fast_paths(backend, base)
-    if not found:
-        pytest.skip(f"{type(backend.kernels).__name__} has no fast path for {base}")
-    if flat and not backend.supports_views:
-        pytest.skip("no views on this backend")
-    if scalar == "device" and base == "clip_by_global_norm":
-        pytest.skip("max_norm is a constant of the fit, never a per-step scalar")
+    assert found, f"no kernels of {backend} run their own {base}"
     for what, fn in found:
-        _check_update(fn, backend, dtype, name, base, flat, scalar)
+        _check_update(fn, backend, dtype, update, base, flat, scalar)
 
 
 def _check_update(fast, backend, dtype, name, base, flat, scalar):
@@ -242,3 +301,23 @@ def _check_update(fast, backend, dtype, name, base, flat, scalar):
         _compare(a, b, dtype, name)
     if out is not None:
         _compare(out, outr, dtype, name)
+
+
+@pytest.mark.parametrize("layout", ["C", "transposed"])
+def test_weight_grads_write_into_the_given_outputs(backend, dtype, layout):
+    """dW, db land in ``out`` (a flat buffer's C-ordered view, or a transposed view) and are
+    the portable kernel's values; the returned arrays are those outputs."""
+    if not backend.supports_views:
+        pytest.skip("no views on this backend: outputs are fresh arrays")
+    xp = backend.xp
+    dZ = backend.asarray(_host(4, 4, 6).astype(dtype))
+    A = backend.asarray(_host(2, 5, 6).astype(dtype))
+    want_dW, want_db = PORTABLE.weight_grads(dZ, A, xp=xp, ws=None, l=1)
+    for K in kernels_under_test(backend):
+        dW = xp.zeros((4, 5), dtype=dZ.dtype) if layout == "C" else \
+            xp.permute_dims(xp.zeros((5, 4), dtype=dZ.dtype), (1, 0))
+        db = xp.zeros((4, 1), dtype=dZ.dtype)
+        got_dW, got_db = K.weight_grads(dZ, A, xp=xp, ws=K.workspace(), l=1, out=(dW, db))
+        assert got_dW is dW and got_db is db, type(K).__name__
+        _compare(dW, want_dW, dtype, f"{type(K).__name__}.weight_grads dW ({layout})")
+        _compare(db, want_db, dtype, f"{type(K).__name__}.weight_grads db")

@@ -7,7 +7,8 @@ namespace ``xp`` from here. Each library is one small :class:`Backend` subclass
 
 * which backends exist and which are usable here, and why not (``available_backends``);
 * which backend and device a name such as ``"cupy"`` / ``"cuda:1"`` means (``get_backend``);
-* which namespace a set of given arrays belongs to (``namespace``, ``backend_of``);
+* which namespace a set of given arrays belongs to (``namespace``, ``backend_of``), and
+  whether two arrays or backends share a device however it was spelled (``same_device``);
 * how to move arrays to a backend and back to NumPy, and how to wait for a device
   (``Backend.asarray``, ``to_numpy``, ``synchronize``).
 
@@ -41,6 +42,7 @@ __all__ = [
     "get_backend",
     "is_out_of_memory",
     "namespace",
+    "same_device",
     "synchronize",
     "to_numpy",
 ]
@@ -56,7 +58,7 @@ _INSTANCES: dict[tuple[type[Backend], Any], Backend] = {}
 
 
 def _instance(cls: type[Backend], device: Any) -> Backend:
-    key = (cls, device)
+    key = (cls, cls.canonical_device(device))  # one instance however the device was spelled
     found = _INSTANCES.get(key)
     if found is None:
         found = _INSTANCES.setdefault(key, cls(device))
@@ -140,6 +142,17 @@ def backend_of(x: Any) -> Backend:
             return _instance(cls, cls.device_of(x))
     raise TypeError(f"not an array of a backend xpnet supports ({', '.join(BACKENDS)}): "
                     f"{type(x).__module__}.{type(x).__qualname__}")
+
+
+def same_device(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` (each a :class:`Backend` or an array of one) are one library on
+    one device, however the device was named: ``"cuda"``, ``"cuda:0"``, ``0`` and
+    ``torch.device("cuda", 0)`` are one device (the current one for ``"cuda"``), as are
+    ``"cpu"`` and ``"cpu:0"``. Every device comparison in xpnet goes through here or through
+    ``Backend.__eq__``, which compares the canonical devices this relies on."""
+    pa = a if isinstance(a, Backend) else backend_of(a)
+    pb = b if isinstance(b, Backend) else backend_of(b)
+    return pa.name == pb.name and pa.device == pb.device
 
 
 def to_numpy(x: Any) -> np.ndarray:

@@ -38,6 +38,11 @@ class StrictBackend(Backend):
     def device_spec(self) -> Any:
         return getattr(self.device, "_device", None)  # "CPU_DEVICE", "device1", ...
 
+    @property
+    def on_host(self) -> bool:
+        """Its CPU device is the host; the fake ones (``device1`` ...) stand for a device."""
+        return self.device_spec == "CPU_DEVICE"
+
     @classmethod
     def parse_device(cls, device: Any) -> Any:
         import array_api_strict
@@ -51,6 +56,15 @@ class StrictBackend(Backend):
         except Exception as exc:
             raise BackendError(f"backend 'array_api_strict' cannot use device {device!r}: "
                                f"{exc}") from None
+
+    @classmethod
+    def canonical_device(cls, device: Any) -> Any:
+        """A ``Device`` (its name, ``"device1"``, becomes ``Device("device1")``)."""
+        if isinstance(device, str):
+            import array_api_strict
+
+            return array_api_strict.Device(device)
+        return device
 
     @classmethod
     def _devices(cls, describe: bool) -> list[str]:

@@ -34,7 +34,8 @@ class Backend:
     """A backend and device: its array namespace ``xp`` and how to move arrays there.
 
     Make one with :func:`xpnet.backends.get_backend`; ``device`` is the library's own device
-    object. Instances are immutable, equal (and hash equal) by ``(name, device)``.
+    object in its one spelling (:meth:`canonical_device`). Instances are immutable, equal (and
+    hash equal) by ``(name, device)``: a device equals itself however it was named.
     """
 
     name: ClassVar[str] = ""
@@ -42,7 +43,7 @@ class Backend:
     supports_views: ClassVar[bool] = True
 
     def __init__(self, device: Any) -> None:
-        object.__setattr__(self, "device", device)
+        object.__setattr__(self, "device", type(self).canonical_device(device))
 
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError(f"cannot assign to field {key!r}")
@@ -101,8 +102,22 @@ class Backend:
 
     @classmethod
     def parse_device(cls, device: Any) -> Any:
-        """The library's own device object for a user's ``device`` argument."""
+        """The library's own device object for a user's ``device`` argument (canonical)."""
         raise NotImplementedError
+
+    @classmethod
+    def canonical_device(cls, device: Any) -> Any:
+        """The one spelling of a device of this library (torch: ``cuda`` -> ``cuda:0``, the
+        current device; ``cpu:0`` -> ``cpu``), as its arrays report it: two spellings of one
+        device compare equal after this. The library's device objects are that already here."""
+        return device
+
+    @property
+    def on_host(self) -> bool:
+        """Whether this backend's arrays live in host memory that a NumPy array can be read
+        from in place (NumPy, torch on the CPU); False for a device (CUDA, array-api-strict's
+        fake devices), where host rows go up through :meth:`staging`."""
+        return True
 
     @classmethod
     def devices(cls, describe: bool = False) -> list[str]:
@@ -177,7 +192,14 @@ class Backend:
 
     def owns(self, x: Any) -> bool:
         """Whether ``x`` is an array of this backend on this backend's device."""
-        return self.is_array(x) and self.device_of(x) == self.device
+        return self.is_array(x) and self.canonical_device(self.device_of(x)) == self.device
+
+    def staging(self) -> Any:
+        """A new host staging buffer for rows sent to this device (:mod:`xpnet.backends.staging`;
+        page-locked on CUDA). Hold one per model: it is reused by every prediction."""
+        from xpnet.backends.staging import Staging
+
+        return Staging(self)
 
     def synchronize(self) -> None:
         """Block until all work queued on this backend's device is done (for timing)."""

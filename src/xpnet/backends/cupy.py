@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import sys
 from typing import Any
@@ -105,26 +106,51 @@ class CupyBackend(Backend):
     def device_spec(self) -> Any:
         return int(self.device)  # the CUDA device index
 
+    @property
+    def on_host(self) -> bool:
+        return False
+
     @classmethod
     def parse_device(cls, device: Any) -> Any:
         import cupy
 
-        if device is None:
-            index = cupy.cuda.runtime.getDevice()
-        elif isinstance(device, int) and not isinstance(device, bool):
-            index = device
-        elif isinstance(device, str) and device.startswith("cuda"):
-            index = int(device.partition(":")[2] or 0)
-        elif isinstance(device, cupy.cuda.Device):
-            index = device.id
-        else:
-            raise BackendError(f"backend 'cupy' expects device as an index (0, 1, ...) or "
-                               f"'cuda:N'; got {device!r}")
+        index = cls._index(device)
+        if index is None:
+            raise BackendError(f"backend 'cupy' expects device as an index (0, 1, ...), "
+                               f"'cuda', 'cuda:N' or a cupy.cuda.Device; got {device!r}")
         count = cupy.cuda.runtime.getDeviceCount()
         if not 0 <= index < count:
             raise BackendError(f"CUDA device {index} does not exist: {count} device(s) "
                                f"(0..{count - 1}) are visible")
         return index
+
+    @classmethod
+    def _index(cls, device: Any) -> int | None:
+        """The CUDA index ``device`` names (None, ``"cuda"``: the current device); None when
+        it names none."""
+        import cupy
+
+        if device is None or device == "cuda":
+            return int(cupy.cuda.runtime.getDevice())
+        if isinstance(device, cupy.cuda.Device):
+            return int(device.id)
+        if isinstance(device, str):
+            head, _, tail = device.partition(":")
+            return int(tail) if head == "cuda" and tail.isdigit() else None
+        if isinstance(device, bool):
+            return None
+        try:
+            return operator.index(device)
+        except TypeError:
+            return None
+
+    @classmethod
+    def canonical_device(cls, device: Any) -> Any:
+        """The CUDA index, an int (a ``cupy.cuda.Device`` or ``"cuda:N"`` becomes N)."""
+        if isinstance(device, int) and not isinstance(device, bool):
+            return device
+        index = cls._index(device)
+        return device if index is None else index
 
     @classmethod
     def _devices(cls, describe: bool) -> list[str]:
@@ -147,7 +173,7 @@ class CupyBackend(Backend):
 
     @staticmethod
     def device_of(x: Any) -> Any:
-        return x.device.id
+        return int(x.device.id)
 
     @classmethod
     def is_out_of_memory(cls, exc: BaseException) -> bool:
@@ -176,6 +202,13 @@ class CupyBackend(Backend):
     @staticmethod
     def to_numpy(x: Any) -> np.ndarray:
         return x.get()
+
+    def staging(self) -> Any:
+        """Pinned host memory and a copy stream
+        (:class:`xpnet.backends.cuda_staging.CupyStaging`)."""
+        from xpnet.backends.cuda_staging import CupyStaging
+
+        return CupyStaging(self)
 
     def synchronize(self) -> None:
         import cupy

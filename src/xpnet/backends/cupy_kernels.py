@@ -15,6 +15,13 @@ the portable kernel on a GPU; ``tests/test_cupy_sources.py`` checks the CUDA bod
 * SGD, momentum, Nesterov and Adam: one kernel over the whole flat parameter buffer
   (registered as the optimizers' fast paths, :mod:`xpnet.core.optim`).
 
+Matrix products go through ``ndarray.dot`` (CuPy's C-level ``_routines_linalg.dot``, the
+cuBLAS call ``@`` makes), never ``cupy.matmul``: that is a Python-level generalized ufunc
+(``_GUFunc``) which on CuPy 13 (``xpnet[cuda12]`` allows it) parses its signature, moves axes,
+allocates its result and, given ``out=``, copies into it, on every call; CuPy 14 added a fast
+path in front of it. Five products a step on a small net made the fused step slower than the
+portable one, which uses ``@``.
+
 The bodies are in :mod:`xpnet.backends.cupy_sources`. They are switched on by the environment
 variable ``XPNET_CUPY_KERNELS=1`` until a GPU run has verified them; the CuPy backend runs the
 portable kernels otherwise.
@@ -57,7 +64,7 @@ class CupyKernels(Kernels):
                           l: int) -> tuple[Any, Any]:
         if g not in HIDDEN:  # softmax: a reduction over each column; the portable path
             return super().linear_activation(W, A_prev, b, g, xp=xp, ws=ws, l=l)
-        Z = cupy.matmul(W, A_prev)
+        Z = W.dot(A_prev)
         A = cupy.empty_like(Z)
         _kernel(f"bias_{g}")(b, Z, A)
         return Z, A
@@ -104,8 +111,12 @@ class CupyKernels(Kernels):
     # ------------------------------------------------------------------ backward
     def weight_grads(self, dZ: Any, A_prev: Any, *, xp: Any, ws: Any, l: int,
                      out: tuple[Any, Any] = (None, None)) -> tuple[Any, Any]:
-        return (cupy.matmul(dZ, A_prev.T, out=out[0]),
-                cupy.sum(dZ, axis=1, keepdims=True, out=out[1]))
+        dW = out[0]
+        if dW is None or dW.flags.c_contiguous:  # dot writes only into C order
+            dW = dZ.dot(A_prev.T, dW)
+        else:
+            dW[...] = dZ.dot(A_prev.T)
+        return dW, dZ.sum(axis=1, keepdims=True, out=out[1])
 
     def activation_backward(self, dA: Any, Z: Any, A: Any, g: str, *, xp: Any, ws: Any,
                             l: int) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import operator
 import sys
 from typing import Any
 
@@ -34,7 +35,7 @@ class TorchBackend(Backend):
 
     def free_memory(self) -> int | None:
         """The driver's free bytes plus what torch's caching allocator holds unused (CUDA)."""
-        if getattr(self.device, "type", "cpu") != "cuda":
+        if self.device.type != "cuda":
             return None
         import torch
 
@@ -63,12 +64,19 @@ class TorchBackend(Backend):
     def device_spec(self) -> Any:
         return str(self.device)
 
+    @property
+    def on_host(self) -> bool:
+        return self.device.type == "cpu"
+
     @classmethod
     def parse_device(cls, device: Any) -> Any:
         import torch
 
-        if isinstance(device, int) and not isinstance(device, bool):
-            device = f"cuda:{device}"
+        if not isinstance(device, (str, bool, torch.device)) and device is not None:
+            try:  # an index (int, numpy integer): a CUDA device, as torch reads it
+                device = f"cuda:{operator.index(device)}"
+            except TypeError:
+                pass
         try:
             dev = torch.device("cpu" if device is None else device)
         except (RuntimeError, TypeError) as exc:
@@ -80,6 +88,21 @@ class TorchBackend(Backend):
             if (dev.index or 0) >= torch.cuda.device_count():
                 raise BackendError(f"CUDA device {dev.index} does not exist: "
                                    f"{torch.cuda.device_count()} device(s) are visible")
+        return cls.canonical_device(dev)
+
+    @classmethod
+    def canonical_device(cls, device: Any) -> Any:
+        """As torch's tensors report their device: ``cpu`` without an index; an accelerator
+        with one (``cuda`` -> ``cuda:i``, i the current device)."""
+        import torch
+
+        dev = torch.device(device)
+        if dev.type == "cpu":
+            return torch.device("cpu")
+        if dev.index is None:
+            module = getattr(torch, dev.type, None)
+            current = getattr(module, "current_device", None)
+            return torch.device(dev.type, int(current()) if callable(current) else 0)
         return dev
 
     @classmethod
@@ -150,6 +173,15 @@ class TorchBackend(Backend):
     @staticmethod
     def to_numpy(x: Any) -> np.ndarray:
         return x.detach().cpu().numpy()
+
+    def staging(self) -> Any:
+        """On CUDA pinned host memory and a copy stream
+        (:class:`xpnet.backends.cuda_staging.TorchStaging`); on the CPU the portable one."""
+        if self.device.type != "cuda":
+            return super().staging()
+        from xpnet.backends.cuda_staging import TorchStaging
+
+        return TorchStaging(self)
 
     def synchronize(self) -> None:
         if self.device.type == "cuda":

@@ -20,10 +20,10 @@ from xpnet.estimators.params import STOCHASTIC
 from xpnet.estimators.sklearn_base import HAVE_SKLEARN, BaseEstimator, NotFittedError
 from xpnet.backends import device_context, to_numpy
 from xpnet.estimators.fitting import FittingMixin
-from xpnet.training.inference import predict_in_chunks
+from xpnet.training.inference import predict_in_chunks, predict_staged, staging_for
 from xpnet.training.streaming import is_sparse
 from xpnet.estimators.feature_names import check_feature_names
-from xpnet.estimators.inputs import check_X, is_backend_array
+from xpnet.estimators.inputs import check_host_X, check_X, is_backend_array, not_finite
 
 __all__ = ["BaseMLP", "stochastic_only"]  # for xpnet.estimators
 
@@ -183,6 +183,10 @@ class BaseMLP(FittingMixin, BaseEstimator):
         self._check_fitted()
         net = self._net
         check_feature_names(self, X, reset=False)
+        if not net.backend.on_host:  # host rows for a device: staged, checked there
+            A = check_host_X(X, n_features=self.n_features_in_, estimator=type(self).__name__)
+            if A is not None:
+                return self._predict_staged(A, finish, chunk_rows), False
         Xd = check_X(X, net.backend, self._dtype, n_features=self.n_features_in_,
                      estimator=type(self).__name__)
         upload = None
@@ -194,6 +198,21 @@ class BaseMLP(FittingMixin, BaseEstimator):
                                     chunk_rows=self._chunk_rows if chunk_rows is None
                                     else chunk_rows, upload=upload)
         return out, is_backend_array(X)
+
+    def _predict_staged(self, A: np.ndarray, finish: Callable[[Any], Any],
+                        chunk_rows: int | None) -> Any:
+        """finish(A[L]) for dense host rows ``A`` on a device, through the model's staging
+        buffer (:func:`xpnet.training.inference.predict_staged`); NaN or infinity in ``A`` (or a
+        value too large for the model's dtype) raises as :func:`check_X` does."""
+        net = self._net
+        with device_context(net.backend), net.backend.matmul_precision(self.tf32 is True):
+            out, has_nan, has_inf = predict_staged(
+                net.W, net.b, net.g, net.backend, A, finish, dtype=self._dtype,
+                staging=staging_for(net, net.backend),
+                chunk_rows=self._chunk_rows if chunk_rows is None else chunk_rows)
+            if bool(has_nan) or bool(has_inf):
+                raise not_finite("X", bool(has_nan), self._dtype)
+        return out
 
     @staticmethod
     def _out(A: Any, native: bool) -> Any:

@@ -22,8 +22,9 @@ from xpnet.estimators.sklearn_base import DataConversionWarning
 from xpnet.backends import Backend, BackendError, backend_of, get_backend, to_numpy
 from xpnet.training.streaming import is_sparse
 
-__all__ = ["Target", "check_X", "check_y_length", "classification_target", "input_dtype",
-           "is_backend_array", "regression_target", "resolve_backend"]
+__all__ = ["Target", "check_X", "check_host_X", "check_y_length", "classification_target",
+           "input_dtype", "is_backend_array", "not_finite", "regression_target",
+           "resolve_backend"]
 
 
 def input_dtype(X: Any) -> str:
@@ -83,6 +84,11 @@ def _not_finite(name: str, has_nan: bool, dtype: Any) -> ValueError:
     return ValueError(f"Input {name} contains {what}. xpnet cannot train on or predict from "
                       f"missing or infinite values: impute or drop them first (e.g. "
                       f"sklearn.impute.SimpleImputer)")
+
+
+def not_finite(name: str, has_nan: bool, dtype: Any) -> ValueError:
+    """The error for an input with NaN (``has_nan``) or infinity, as :func:`check_X` raises it."""
+    return _not_finite(name, has_nan, dtype)
 
 
 def _shape_checks(shape: tuple, name: str, n_features: int | None, estimator: str) -> None:
@@ -171,6 +177,19 @@ def check_X(X: Any, be: Backend, dtype: str, *, n_features: int | None = None,
     if not _host_all_finite(A):
         raise _not_finite(name, bool(np.isnan(A).any()), dtype)
     return be.asarray(A) if upload else A
+
+
+def check_host_X(X: Any, *, n_features: int | None = None, estimator: str = "the estimator",
+                 name: str = "X") -> np.ndarray | None:
+    """A dense host ``X`` as a NumPy array of numbers with its shape checked, neither cast nor
+    checked for NaN/inf (not copied: one pass over it is the caller's, which casts and checks
+    the values as it sends them to a device, raising :func:`not_finite`); None for an X that
+    is not dense host data (a backend array, a sparse matrix): :func:`check_X` takes those."""
+    if is_backend_array(X) or is_sparse(X) or hasattr(X, "tocsr"):
+        return None
+    A = _host_array(X, name)
+    _shape_checks(A.shape, name, n_features, estimator)
+    return A
 
 
 def _checked_sparse(X: Any, dtype: str, name: str, n_features: int | None,

@@ -7,19 +7,29 @@ so the same equations (:func:`xpnet.core.forward.forward`, not a copy of them) r
 of rows X[i:j] (passed as the view X[i:j]^T, examples in columns), and what the caller keeps
 of each block, ``finish(A[L] block)`` (class indices, probabilities, ...), is written into one
 preallocated output on the device. Peak memory: one block's activations plus the output.
+
+On a device the blocks are sized from its free memory (a quarter of it); host rows for a
+device go up block by block through the model's reused staging buffer, the copy of one block
+overlapping the computation of the one before (:func:`predict_staged`).
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
 
+from xpnet.backends.staging import fill
 from xpnet.core.forward import forward
 
-__all__ = ["DEFAULT_MAX_BYTES", "chunk_rows_for", "class_index", "itemsize", "predict_in_chunks",
-           "probabilities"]
+__all__ = ["DEFAULT_MAX_BYTES", "budget_bytes", "chunk_rows_for", "class_index", "itemsize",
+           "predict_in_chunks", "predict_staged", "probabilities", "staging_for"]
 
 DEFAULT_MAX_BYTES = 64 * 2**20
+#: The share of a device's free memory one block's activations may take.
+DEVICE_SHARE = 0.25
 # per row and layer: Z[l], A[l] and one temporary of the activation (softmax's exp, ...)
 _COPIES_PER_LAYER = 3
 
@@ -42,9 +52,24 @@ def chunk_rows_for(units: Sequence[int], itemsize: int, max_bytes: int = DEFAULT
     return max(1, int(max_bytes) // max(1, per_row))
 
 
+def budget_bytes(backend: Any) -> int:
+    """One block's activation budget: :data:`DEVICE_SHARE` of the device's free memory (at
+    least :data:`DEFAULT_MAX_BYTES`); on the host :data:`DEFAULT_MAX_BYTES`."""
+    free = backend.free_memory()
+    return DEFAULT_MAX_BYTES if free is None else max(DEFAULT_MAX_BYTES, int(DEVICE_SHARE * free))
+
+
+def _rows(chunk_rows: int | None, units: list[int], size: int, max_bytes: int) -> int:
+    if chunk_rows is None:
+        return chunk_rows_for(units, size, max_bytes)
+    if int(chunk_rows) < 1:
+        raise ValueError(f"chunk_rows must be a positive number of rows; got {chunk_rows!r}")
+    return int(chunk_rows)
+
+
 def predict_in_chunks(W: Mapping[int, Any], b: Mapping[int, Any], g: Sequence[str],
                       backend: Any, X: Any, finish: Callable[[Any], Any], *,
-                      chunk_rows: int | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                      chunk_rows: int | None = None, max_bytes: int | None = None,
                       kernels: Any = None, upload: Callable[[Any], Any] | None = None) -> Any:
     """A[L] = f(X) computed over row blocks of X: memory O(chunk) not O(n).
 
@@ -61,7 +86,8 @@ def predict_in_chunks(W: Mapping[int, Any], b: Mapping[int, Any], g: Sequence[st
         ``lambda A: xp.argmax(A, axis=0)`` or ``lambda A: xp.permute_dims(A, (1, 0))``. It runs
         on the device; every block's result must have the same trailing shape and dtype.
     chunk_rows : rows per block; None: :func:`chunk_rows_for` (``max_bytes``).
-    max_bytes : the activations' budget per block when ``chunk_rows`` is None.
+    max_bytes : the activations' budget per block when ``chunk_rows`` is None; None:
+        :func:`budget_bytes` (a quarter of a device's free memory).
     kernels : the compute routines ``forward`` runs (its ``kernels=``); None: the backend's own
         (``backend.kernels``) where it has them, else ``forward``'s default.
     upload : for an X that is not on ``backend`` (a sparse host matrix): block -> the block as
@@ -73,16 +99,12 @@ def predict_in_chunks(W: Mapping[int, Any], b: Mapping[int, Any], g: Sequence[st
     """
     xp = backend.xp
     n = int(X.shape[0])
-    if chunk_rows is None:
-        size = X.dtype.itemsize if upload is not None else itemsize(xp, X.dtype)
-        units = [w.shape[0] for w in W.values()]
-        if upload is not None:  # the uploaded dense block counts too (n[0] per row)
-            units.append(W[1].shape[1])
-        rows = chunk_rows_for(units, size, max_bytes)
-    else:
-        rows = int(chunk_rows)
-        if rows < 1:
-            raise ValueError(f"chunk_rows must be a positive number of rows; got {chunk_rows!r}")
+    size = X.dtype.itemsize if upload is not None else itemsize(xp, X.dtype)
+    units = [w.shape[0] for w in W.values()]
+    if upload is not None:  # the uploaded dense block counts too (n[0] per row)
+        units.append(W[1].shape[1])
+    rows = _rows(chunk_rows, units, size, budget_bytes(backend) if max_bytes is None
+                 else max_bytes)
     rows = min(rows, max(n, 1))
     kernels = backend.kernels if kernels is None else kernels
     out = None
@@ -98,6 +120,66 @@ def predict_in_chunks(W: Mapping[int, Any], b: Mapping[int, Any], g: Sequence[st
         out[i:j, ...] = R
         del R
     return out
+
+
+# --------------------------------------------------------------------------- host rows, staged
+_STAGINGS: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+_STAGINGS_LOCK = threading.Lock()
+
+
+def staging_for(owner: Any, backend: Any) -> Any:
+    """The staging buffer ``owner`` (a model's network) holds for ``backend``'s device, made
+    by ``backend.staging()`` on first use and kept while ``owner`` lives."""
+    with _STAGINGS_LOCK:
+        found = _STAGINGS.get(owner)
+        if found is None or found.backend != backend:
+            found = _STAGINGS[owner] = backend.staging()
+        return found
+
+
+def _either(flag: Any, new: Any, xp: Any) -> Any:
+    return new if flag is None else xp.logical_or(flag, new)
+
+
+def predict_staged(W: Mapping[int, Any], b: Mapping[int, Any], g: Sequence[str], backend: Any,
+                   X: np.ndarray, finish: Callable[[Any], Any], *, staging: Any, dtype: Any,
+                   chunk_rows: int | None = None, max_bytes: int | None = None,
+                   kernels: Any = None) -> tuple[Any, Any, Any]:
+    """out[i:j] = finish(A[L](X[i:j]^T)) for a host X (n, n[0]) on a device backend, the rows
+    sent a block at a time through ``staging`` (:mod:`xpnet.backends.staging`): the copy of a
+    block overlaps the computation of the one before, and X is read once on the host (cast to
+    ``dtype`` as it is copied), never checked there.
+
+    Returns (out, has_nan, has_inf): ``out`` (n, ...) on the device and two 0-d device flags
+    for the values the model saw; the caller reads them (one sync) and refuses a non-finite X.
+    Blocks: as :func:`predict_in_chunks` (the uploaded block counts in the budget), and at
+    most one staging slot (:meth:`Staging.slot_rows`).
+    """
+    xp = backend.xp
+    n, n0 = int(X.shape[0]), int(X.shape[1])
+    units = [int(w.shape[0]) for w in W.values()] + [n0]
+    rows = _rows(chunk_rows, units, np.dtype(dtype).itemsize,
+                 budget_bytes(backend) if max_bytes is None else max_bytes)
+    if chunk_rows is None:
+        rows = min(rows, staging.slot_rows(n0, dtype))
+    rows = min(rows, max(n, 1))
+    kernels = backend.kernels if kernels is None else kernels
+    out = has_nan = has_inf = None
+    with staging.session(rows, n0, dtype) as s, np.errstate(over="ignore", invalid="ignore"):
+        for k, i in enumerate(range(0, n, rows)):
+            j, slot = min(i + rows, n), k % 2
+            s.wait_host(slot)
+            fill(s.host[slot, :j - i], X[i:j])
+            D = s.send(slot, j - i)
+            has_nan = _either(has_nan, xp.any(xp.isnan(D)), xp)
+            has_inf = _either(has_inf, xp.any(xp.isinf(D)), xp)
+            R = finish(forward(D.T, W, b, g, xp=xp, kernels=kernels)[0])
+            if out is None:
+                out = xp.empty((n, *tuple(R.shape)[1:]), dtype=R.dtype, device=R.device)
+            out[i:j, ...] = R
+            s.release(slot)
+            del D, R
+    return out, has_nan, has_inf
 
 
 # --------------------------------------------------------------------------- what A[L] means
