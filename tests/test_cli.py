@@ -325,7 +325,7 @@ def test_user_data_errors_are_one_line(tmp_path, capsys):
              (["--data", str(tmp_path / "missing.csv"), "--target", "label"], "no such file"),
              (["--data", str(data), "--target", "label", "--task", "regression"],
               "regression needs numeric targets"),
-             (["--target", "label"], "--target and --task describe a --data file"),
+             (["--target", "label"], "--target describes a --data file"),
              (["--data", str(data), "--dataset", "digits"], "not allowed with argument")]
     for argv, message in cases:
         assert main(["train", "--quiet", *argv]) == 2, argv
