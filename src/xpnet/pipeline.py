@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from xpnet.io import container
+from xpnet.io.hostmodel import HostModel
 from xpnet.io.preprocessing import KEY, Preprocessing, from_meta
 
 __all__ = ["Pipeline", "load_pipeline"]
@@ -93,11 +94,19 @@ class Pipeline:
 
 
 def load_pipeline(path: str | os.PathLike, backend: str | None = None,
-                  device: Any = None) -> Pipeline:
-    """The model in ``path`` (:func:`xpnet.load`) with the preprocessing its file records."""
-    from xpnet.estimators import load
-
+                  device: Any = None, *, host: bool = False) -> Pipeline:
+    """The model in ``path`` (:func:`xpnet.load`) with the preprocessing its file records;
+    ``host``: its network on NumPy for answers only (:class:`xpnet.io.hostmodel.HostModel`:
+    no estimator classes, no scikit-learn import)."""
     path = os.path.expanduser(os.fspath(path))
-    est = load(path, backend=backend, device=device)
+    if host:
+        if backend not in (None, "numpy") or device not in (None, "cpu"):
+            raise ValueError(f"host=True runs on NumPy; got backend={backend!r}, "
+                             f"device={device!r}")
+        est: Any = HostModel(path)
+    else:
+        from xpnet.estimators import load
+
+        est = load(path, backend=backend, device=device)
     _, meta = container.load(path)
     return Pipeline(est, from_meta(meta, int(est.n_features_in_), f"model file {path!r}"))

@@ -237,6 +237,9 @@ def read_rows(path: str | os.PathLike, columns: list[str] | None, n_features: in
             notes.append(f"the model records no column names: using the file's {n_features} "
                          f"columns by position as its features: {', '.join(header)}")
             columns = header
+        if len(columns) != n_features:
+            raise ValueError(f"{p}: {len(columns)} feature columns named ({', '.join(columns)}), "
+                             f"but the model takes {n_features}")
         absent = [name for name in columns if name not in header]
         if absent:
             raise ValueError(f"{p}: the model was trained on columns the file lacks: "

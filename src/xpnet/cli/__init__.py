@@ -21,16 +21,12 @@ what they share (errors, constants, the held-out metrics report).
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 
 from xpnet.cli.common import PROG, UsageError
-from xpnet.cli.evaluate import run_evaluate
-from xpnet.cli.info import run_info
-from xpnet.cli.export import run_export
 from xpnet.cli.parser import build_parser
-from xpnet.cli.predict import run_predict
-from xpnet.cli.train import run_train
 
 __all__ = ["build_parser", "main"]
 
@@ -45,8 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a bad option (2, message printed)
         return int(exc.code or 0)
-    command = {"train": run_train, "predict": run_predict, "evaluate": run_evaluate,
-               "export": run_export, "info": run_info}[args.command]
+    # only the command's own module is imported: start-up stays short
+    module = importlib.import_module(f"{__name__}.{args.command}")
+    command = getattr(module, f"run_{args.command}")
     try:
         return command(args)
     except UsageError as exc:

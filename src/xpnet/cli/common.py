@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 __all__ = ["META_KEY", "PROG", "SPLIT_SEED", "TrainingFailed", "UsageError", "check_output",
-           "note", "report", "user_errors"]
+           "note", "on_host", "report", "user_errors"]
 
 PROG = "xpnet"
 SPLIT_SEED = 0  # the held-out split is fixed, so runs with different --seed share one test set
@@ -54,6 +54,23 @@ def check_output(path: str | None, option: str) -> None:
     if os.path.exists(path) and not os.access(path, os.W_OK):
         raise UsageError(f"{option} {path}: the file exists and is not writable; choose "
                          f"another path")
+
+
+def on_host(model: str, backend: str | None) -> bool:
+    """Whether the model in ``model`` answers on NumPy (``--backend``, else the backend it
+    records, resolved here): then the CLI needs no estimator classes (no scikit-learn)."""
+    from xpnet.backends import get_backend
+    from xpnet.io import container
+
+    if backend is None:
+        params = container.load(model)[1].get("params")
+        backend = params.get("backend", "auto") if isinstance(params, dict) else "auto"
+    if backend == "auto":
+        try:
+            backend = get_backend("auto").name
+        except Exception:  # the estimator's own loading reports it
+            return False
+    return backend == "numpy"
 
 
 def note(command: str, text: str) -> None:

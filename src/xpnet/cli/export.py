@@ -14,7 +14,7 @@ def run_export(args: argparse.Namespace) -> int:
     from xpnet.pipeline import load_pipeline
 
     try:
-        pipe = load_pipeline(args.model, backend="numpy")
+        pipe = load_pipeline(args.model, host=True)  # no estimator classes needed
         pipe.to_onnx(args.onnx)
     except user_errors() as exc:
         raise UsageError(exc) from None

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from xpnet.cli.common import META_KEY, PROG, UsageError, check_output, note, user_errors
+from xpnet.cli.common import (META_KEY, PROG, UsageError, check_output, note, on_host,
+                              user_errors)
 
 __all__ = ["run_predict"]
 
@@ -22,7 +23,8 @@ def run_predict(args: argparse.Namespace) -> int:
     from xpnet.tables import read_rows
 
     try:
-        pipe = load_pipeline(args.model, backend=args.backend)
+        pipe = load_pipeline(args.model, backend=args.backend,
+                             host=on_host(args.model, args.backend))
         model = pipe.estimator
         if args.proba and not hasattr(model, "classes_"):
             raise UsageError(f"--proba needs a classifier; {args.model} holds a "
