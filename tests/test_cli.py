@@ -182,7 +182,7 @@ def test_bad_options_exit_2_with_one_line(argv, message, capsys):
     (["train", "--dataset", "mnist:/no/such/dir"], "does not exist"),
     (["train", "--activation", "swish", "--epochs", "1"], "swish"),
     (["train", "--device", "cuda:0", "--backend", "numpy"], "runs on the CPU only"),
-    (["evaluate", "/no/such/model.xpnet"], "No such file"),
+    (["evaluate", "/no/such/model.xpnet"], "no such file"),
 ])
 def test_user_errors_found_later_exit_2_without_traceback(argv, message, capsys):
     assert main(argv) == 2

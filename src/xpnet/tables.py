@@ -97,20 +97,18 @@ def _missing(X: np.ndarray, names: list[str], lines: np.ndarray, word: str, wher
     if not holes.any():
         return np.ones(len(X), dtype=bool)
     count, rows = int(holes.sum()), holes.any(axis=1)
+    cells = _missing_cells(X, names, lines, word)
     if missing == "error":
         raise ValueError(f"{where}: {count} missing value{'s' if count > 1 else ''} in the "
-                         f"feature columns ({_missing_cells(X, names, lines, word)}): fill them in, "
-                         f"or give --missing drop (leave those rows out) or --missing "
-                         f"mean / median (fill them with the training part's, kept in the "
-                         f"model)")
+                         f"feature columns ({cells}): fill them in, or give --missing drop "
+                         f"(leave those rows out) or --missing mean / median (fill them with "
+                         f"the training part's, kept in the model)")
     if missing == "drop":
-        notes.append(f"left out {int(rows.sum())} rows with missing values "
-                     f"({_missing_cells(X, names, lines, word)})")
+        notes.append(f"left out {int(rows.sum())} rows with missing values ({cells})")
         return ~rows
     if missing not in MISSING:
         raise ValueError(f"missing={missing!r}; expected error, drop, mean or median")
-    notes.append(f"{count} missing values ({_missing_cells(X, names, lines, word)}) filled with the "
-                 f"training part's {missing}")
+    notes.append(f"{count} missing values ({cells}) filled with the training part's {missing}")
     return np.ones(len(X), dtype=bool)
 
 

@@ -9,8 +9,8 @@ import sys
 
 import numpy as np
 
-__all__ = ["META_KEY", "PROG", "SPLIT_SEED", "TrainingFailed", "UsageError", "check_output",
-           "note", "on_host", "report", "user_errors"]
+__all__ = ["META_KEY", "PROG", "SPLIT_SEED", "TrainingFailed", "UsageError", "check_model",
+           "check_output", "note", "on_host", "report", "user_errors"]
 
 PROG = "xpnet"
 SPLIT_SEED = 0  # the held-out split is fixed, so runs with different --seed share one test set
@@ -35,6 +35,14 @@ def user_errors():
     from xpnet.errors import ModelFileError
 
     return (BackendError, ModelFileError, ValueError, TypeError, ImportError, OSError)
+
+
+def check_model(path: str) -> None:
+    """Refuse a MODEL argument that is not a file, before any work."""
+    if not os.path.isfile(path):
+        what = "is a folder" if os.path.isdir(path) else "no such file"
+        raise UsageError(f"model {path}: {what}; expected a model file written by `xpnet "
+                         f"train --save` or est.save()")
 
 
 def check_output(path: str | None, option: str) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from xpnet.cli.common import META_KEY, PROG, SPLIT_SEED, UsageError, note, report, user_errors
+from xpnet.cli.common import (META_KEY, PROG, SPLIT_SEED, UsageError, check_model, note,
+                              report, user_errors)
 
 __all__ = ["run_evaluate"]
 
@@ -19,6 +20,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from xpnet.io import container
     from xpnet.pipeline import load_pipeline
 
+    check_model(args.model)
     if args.data is None and (args.target or args.sep or args.features):
         raise UsageError("--target, --sep and --features describe a --data file: give "
                          "--data FILE too")

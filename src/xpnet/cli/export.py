@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from xpnet.cli.common import PROG, UsageError, check_output, note, user_errors
+from xpnet.cli.common import PROG, UsageError, check_model, check_output, note, user_errors
 
 __all__ = ["run_export"]
 
 
 def run_export(args: argparse.Namespace) -> int:
+    check_model(args.model)
     check_output(args.onnx, "--onnx")  # before any work
     from xpnet.pipeline import load_pipeline
 

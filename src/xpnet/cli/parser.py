@@ -121,8 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     pr = sub.add_parser("predict", help="predict with a saved model on a file",
-                        description="Predict with a saved model on the raw rows of a CSV / .npy / .npz "
-                        "file: the columns the model was trained on, by name (others are "
+                        description="Predict with a saved model on the raw rows of a CSV / .npy / "
+                        ".npz file: the columns the model was trained on, by name (others are "
                         "ignored), prepared as its training data were (missing values filled, "
                         "standardized). A model that records no column names takes a file of "
                         "exactly its number of columns, by position (a note says so).")
@@ -143,8 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--onnx", type=parse_path, required=True, metavar="OUT.onnx")
 
     ev = sub.add_parser("evaluate", help="report a saved model's test metrics",
-                        description="Load a model and report its metrics: on the held-out split of the "
-                        "dataset `xpnet train --save` recorded in it (or of --dataset), or on "
+                        description="Load a model and report its metrics: on the held-out split of "
+                        "the dataset `xpnet train --save` recorded in it (or of --dataset), or on "
                         "every row of --data FILE --target COLUMN.")
     ev.add_argument("model", type=parse_path, metavar="MODEL", help="a model file")
     data = ev.add_mutually_exclusive_group()

@@ -9,13 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from xpnet.cli.common import (META_KEY, PROG, UsageError, check_output, note, on_host,
-                              user_errors)
+from xpnet.cli.common import (META_KEY, PROG, UsageError, check_model, check_output, note,
+                              on_host, user_errors)
 
 __all__ = ["run_predict"]
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    check_model(args.model)
     check_output(args.output, "--output")  # before any work
     from xpnet.backends import to_numpy
     from xpnet.io import container
