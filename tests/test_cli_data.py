@@ -131,6 +131,10 @@ def test_missing_values_are_named_then_dropped_or_filled(tmp_path, wine):
     assert code == 0 and "filled with the training part's median" in err, err
     p = load_pipeline(tmp_path / "m.xpnet").preprocessing
     assert p.missing == "median" and np.isfinite(p.fill).all()
+    # evaluate reads the file again as train did (--missing recorded): the same test split
+    trained = ACCURACY.search(out).groups()
+    code, out2, err = xpnet_cli("evaluate", tmp_path / "m.xpnet")
+    assert code == 0 and ACCURACY.search(out2).groups() == trained, err
     # predict fills the file's missing cells with the stored medians: the rows' answers are
     # those of the rows filled by hand
     code, out, err = xpnet_cli("predict", tmp_path / "m.xpnet", tmp_path / "w.csv")
