@@ -93,6 +93,8 @@ CASES = {
                                          "give --data FILE too"),
     "evaluate --data with the wrong target": (
         "evaluate {d}/c.xpnet --data {d}/c.csv --target nope", "no column 'nope'"),
+    "evaluate on labels that are not the classes": (
+        "evaluate {d}/c.xpnet --data {d}/r.csv --target y", "is one of the model's classes"),
     "evaluate a regressor on labels": ("evaluate {d}/r.xpnet --data {d}/c.csv --target label",
                                        "holds labels, but the model is a regressor"),
     "export a missing model": ("export {d}/none.xpnet --onnx {d}/m.onnx", "no such file"),

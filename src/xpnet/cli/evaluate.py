@@ -92,7 +92,17 @@ def _file(pipe: Any, args: argparse.Namespace) -> Any:
                          f"name its columns with --features")
     y = table.y
     if hasattr(model, "classes_"):
-        y = _labels(y, np.asarray(model.classes_))
+        classes = np.asarray(model.classes_)
+        y = _labels(y, classes)
+        unseen = sorted(set(np.unique(y).tolist()) - set(classes.tolist()), key=str)
+        if len(unseen) == len(np.unique(y)):
+            raise UsageError(f"{args.data}: no label of column {args.target!r} "
+                             f"({', '.join(map(str, unseen[:5]))}) is one of the model's "
+                             f"classes ({', '.join(map(str, classes[:5]))}): is it the right "
+                             f"--target?")
+        if unseen:
+            note("evaluate", f"labels the model never saw, always counted wrong: "
+                             f"{', '.join(map(str, unseen[:5]))}")
     task = "classification" if hasattr(model, "classes_") else "regression"
     if task == "regression" and y.dtype.kind not in "biuf":
         raise UsageError(f"{args.data}: column {args.target!r} holds labels, but the model "
