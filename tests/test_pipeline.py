@@ -62,6 +62,10 @@ def test_the_model_file_records_the_preprocessing(trained):
     np.testing.assert_allclose(p.mean, p.fill, rtol=1e-9)  # filling by the mean keeps it
     np.testing.assert_allclose(p.std, np.nanstd(X, axis=0), rtol=0.15)
     assert repr(pipe).startswith("Pipeline(fill, standardize -> MLPClassifier(3-8-3")
+    # the dataset record keeps what earlier versions' predict read: the same statistics
+    record = container.load(d / "w.xpnet")[1]["dataset"]
+    assert record["mean"] == p.mean.tolist() and record["std"] == p.std.tolist()
+    assert record["feature_names"] == p.columns
 
 
 def test_pipeline_predicts_raw_rows_as_the_estimator_predicts_prepared_ones(trained):

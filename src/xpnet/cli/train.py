@@ -141,7 +141,9 @@ def run_train(args: argparse.Namespace) -> int:
                     "task": ds.task}
         if args.data is not None:
             recorded.update(source=os.path.abspath(args.data), target=ds.target,
-                            read=reading(args))
+                            read=reading(args), feature_names=ds.feature_names)
+        if ds.mean is not None:  # as earlier versions wrote it: their predict standardizes too
+            recorded.update(mean=[float(v) for v in ds.mean], std=[float(v) for v in ds.std])
         try:
             _save(model, args.save, recorded, ds)
         except user_errors() as exc:

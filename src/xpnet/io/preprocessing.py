@@ -16,7 +16,8 @@ estimator's ``classes_`` already are the training file's labels.
 
 In the model file's meta the entry ``"preprocessing"`` holds it (:meth:`to_json`);
 :func:`from_meta` reads it, checking every field, and also reads files of earlier versions,
-whose ``"dataset"`` record held only ``mean``, ``std`` and ``feature_names``.
+whose ``"dataset"`` record held only ``mean``, ``std`` and ``feature_names`` (``xpnet train``
+still writes those there too, so that earlier versions' ``predict`` standardizes new files).
 """
 
 from __future__ import annotations
