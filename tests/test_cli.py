@@ -182,7 +182,7 @@ def test_bad_options_exit_2_with_one_line(argv, message, capsys):
     (["train", "--dataset", "mnist:/no/such/dir"], "does not exist"),
     (["train", "--activation", "swish", "--epochs", "1"], "swish"),
     (["train", "--device", "cuda:0", "--backend", "numpy"], "runs on the CPU only"),
-    (["evaluate", "/no/such/model.xpnet"], "No such file"),
+    (["evaluate", "/no/such/model.xpnet"], "no such file"),
 ])
 def test_user_errors_found_later_exit_2_without_traceback(argv, message, capsys):
     assert main(argv) == 2
@@ -325,7 +325,7 @@ def test_user_data_errors_are_one_line(tmp_path, capsys):
              (["--data", str(tmp_path / "missing.csv"), "--target", "label"], "no such file"),
              (["--data", str(data), "--target", "label", "--task", "regression"],
               "regression needs numeric targets"),
-             (["--target", "label"], "--target and --task describe a --data file"),
+             (["--target", "label"], "--target describes a --data file"),
              (["--data", str(data), "--dataset", "digits"], "not allowed with argument")]
     for argv, message in cases:
         assert main(["train", "--quiet", *argv]) == 2, argv

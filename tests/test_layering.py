@@ -27,6 +27,7 @@ LAYERS = {"errors": 0, "core": 1, "backends": 2, "functional": 3, "training": 3,
           "estimators": 5, "datasets": 0, "tables": 0, "plotting": 0, "callbacks": 4,
           "cli": 6, "bench": 6,
           "__init__": 6,
+          "pipeline": 5, "columns": 0,  # issue 20: a model with its preprocessing; CSV cells
           "__main__": 7}
 DEVICE_LIBRARIES = {"cupy", "cupyx", "torch", "array_api_strict", "array_api_compat", "ndonnx"}
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xpnet.tables import infer_task, read_table
+from xpnet.tables import MISSING, infer_task, read_table
 
 __all__ = [
     "DATASETS",
@@ -34,6 +34,7 @@ __all__ = [
     "load_dataset",
     "load_diabetes",
     "load_digits",
+    "fill_missing",
     "load_file",
     "load_shard",
     "load_mnist",
@@ -297,6 +298,9 @@ class Dataset:
     std: np.ndarray | None = None
     feature_names: list[str] | None = None
     target: str | None = None
+    fill: np.ndarray | None = None  # what replaced missing values (the training part's)
+    missing: str | None = None  # how ``fill`` was computed: "mean" or "median"
+    notes: tuple[str, ...] = ()  # what was done to the file's columns and rows
 
     @property
     def n_features(self) -> int:
@@ -376,13 +380,18 @@ def load_shard(path: str | os.PathLike, rank: int | None = None, size: int | Non
 
 
 def load_file(path: str | os.PathLike, *, target: str | None = None, task: str | None = None,
-              test_size: float = 0.25, random_state: int = 0, dtype: str = "float32"
-              ) -> Dataset:
-    """A :class:`Dataset` from a user's CSV / .npy / .npz file (:func:`xpnet.tables.read_table`):
-    ``task`` "classification" or "regression" (None: inferred from the targets), a held-out
-    split from ``random_state`` (stratified for classification) and X standardized with the
-    training part's mean and std."""
-    table = read_table(path, target)
+              test_size: float = 0.25, random_state: int = 0, dtype: str = "float32",
+              sep: str | None = None, features: list[str] | None = None,
+              drop: list[str] | None = None, missing: str = "error",
+              drop_unlabeled: bool = False) -> Dataset:
+    """A :class:`Dataset` from a user's CSV / .npy / .npz file (:func:`xpnet.tables.read_table`,
+    which takes ``sep``, ``features``, ``drop``, ``missing`` and ``drop_unlabeled``): ``task``
+    "classification" or "regression" (None: inferred from the targets), a held-out split from
+    ``random_state`` (stratified for classification), missing values filled with the training
+    part's mean or median (``missing``), and X standardized with the training part's mean and
+    std."""
+    table = read_table(path, target, sep=sep, features=features, drop=drop, missing=missing,
+                       drop_unlabeled=drop_unlabeled)
     if task is None:
         task = infer_task(table.y)
     if task not in ("classification", "regression"):
@@ -398,10 +407,30 @@ def load_file(path: str | os.PathLike, *, target: str | None = None, task: str |
     X_train, X_test, y_train, y_test = train_test_split(
         table.X, y, test_size=test_size, random_state=random_state,
         stratify=task == "classification")
+    fill = None
+    if missing in MISSING:
+        X_train, X_test, fill = fill_missing(X_train, X_test, how=missing,
+                                             names=table.feature_names)
     mean, std = scaling(X_train)
     X_train, X_test = standardize(X_train, X_test, dtype=dtype)
     if task == "regression":
         y_train, y_test = y_train.astype(dtype), y_test.astype(dtype)
     name = os.path.basename(os.fspath(path))
     return Dataset(name, task, X_train, X_test, y_train, y_test, mean, std,
-                   table.feature_names, table.target)
+                   table.feature_names, table.target, fill, missing if fill is not None
+                   else None, table.notes)
+
+
+def fill_missing(X_train: np.ndarray, *others: np.ndarray, how: str = "mean",
+                 names: list[str] | None = None) -> tuple[np.ndarray, ...]:
+    """(*filled arrays, fill): NaN replaced by the mean or median (``how``) of each column's
+    values in ``X_train`` only, in every array given; ``fill`` is the (d,) values used."""
+    X_train = np.asarray(X_train, dtype=np.float64)
+    empty = np.isnan(X_train).all(axis=0)
+    if empty.any():
+        cols = [names[j] if names else str(j) for j in np.flatnonzero(empty)]
+        raise ValueError(f"column(s) {', '.join(map(repr, cols))} hold no values in the "
+                         f"training part: nothing to fill them with; leave them out (--drop)")
+    fill = (np.nanmean if how == "mean" else np.nanmedian)(X_train, axis=0)
+    filled = tuple(np.where(np.isnan(X), fill, X) for X in (X_train, *others))
+    return (*filled, fill)

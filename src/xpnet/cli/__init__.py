@@ -2,35 +2,33 @@
 ``bench``.
 
     xpnet train [--dataset digits | --data FILE --target COLUMN] [--layers 128,64] [--epochs 50]
-                [--save M.xpnet] [--plot C.png]
-    xpnet predict M.xpnet FILE [--output OUT.csv] [--proba]
-    xpnet evaluate M.xpnet [--dataset NAME]
-    xpnet export M.xpnet --onnx M.onnx
+                [--sep C] [--features A,B | --drop A,B] [--missing error|drop|mean|median]
+                [--drop-unlabeled] [--save M.xpnet] [--plot C.png]
+    xpnet predict M.xpnet FILE [--output OUT.csv] [--proba] [--features A,B] [--sep C]
+    xpnet evaluate M.xpnet [--dataset NAME | --data FILE --target COLUMN]
+    xpnet export M.xpnet --onnx M.onnx     (raw rows in: the model's preprocessing in the graph)
     xpnet info
     xpnet bench ...            (delegates to xpnet.bench.main)
     xpnet --version
 
 Bad options print one line and exit with status 2, as argparse does; so do user errors found
-later (an unusable backend, a missing MNIST folder, a model file that is not one).
+later (an unusable backend, a missing MNIST folder, a model file that is not one, a blank label,
+a missing value); output paths are checked before any work.
 
 The package: ``main`` (here) parses with ``parser.build_parser`` (option types in ``options``)
-and dispatches to one module per command: ``train``, ``predict``, ``evaluate``, ``export``,
-``info``; ``common`` holds
-what they share (errors, constants, the held-out metrics report).
+and imports only the module of the command given: ``train``, ``predict``, ``evaluate``,
+``export``, ``info``; ``common`` holds what they share (errors, path checks, constants, the
+held-out metrics report).
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 
 from xpnet.cli.common import PROG, UsageError
-from xpnet.cli.evaluate import run_evaluate
-from xpnet.cli.info import run_info
-from xpnet.cli.export import run_export
 from xpnet.cli.parser import build_parser
-from xpnet.cli.predict import run_predict
-from xpnet.cli.train import run_train
 
 __all__ = ["build_parser", "main"]
 
@@ -45,8 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a bad option (2, message printed)
         return int(exc.code or 0)
-    command = {"train": run_train, "predict": run_predict, "evaluate": run_evaluate,
-               "export": run_export, "info": run_info}[args.command]
+    # only the command's own module is imported: start-up stays short
+    module = importlib.import_module(f"{__name__}.{args.command}")
+    command = getattr(module, f"run_{args.command}")
     try:
         return command(args)
     except UsageError as exc:

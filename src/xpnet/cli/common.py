@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import os
+import sys
+
 import numpy as np
 
-__all__ = ["META_KEY", "PROG", "SPLIT_SEED", "TrainingFailed", "UsageError", "report",
-           "user_errors"]
+__all__ = ["META_KEY", "PROG", "SPLIT_SEED", "TrainingFailed", "UsageError", "check_model",
+           "check_output", "note", "on_host", "report", "user_errors"]
 
 PROG = "xpnet"
 SPLIT_SEED = 0  # the held-out split is fixed, so runs with different --seed share one test set
@@ -32,6 +35,55 @@ def user_errors():
     from xpnet.errors import ModelFileError
 
     return (BackendError, ModelFileError, ValueError, TypeError, ImportError, OSError)
+
+
+def check_model(path: str) -> None:
+    """Refuse a MODEL argument that is not a file, before any work."""
+    if not os.path.isfile(path):
+        what = "is a folder" if os.path.isdir(path) else "no such file"
+        raise UsageError(f"model {path}: {what}; expected a model file written by `xpnet "
+                         f"train --save` or est.save()")
+
+
+def check_output(path: str | None, option: str) -> None:
+    """Refuse, before any work, an output path that cannot be written: its folder missing or
+    not writable, or the path itself a folder."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError(f"{option} {path}: is a folder; expected a file path inside it")
+    if not os.path.isdir(folder):
+        raise UsageError(f"{option} {path}: the folder {folder} does not exist; create it "
+                         f"first, or choose a path in an existing folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: the folder {folder} is not writable; choose "
+                         f"another path")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise UsageError(f"{option} {path}: the file exists and is not writable; choose "
+                         f"another path")
+
+
+def on_host(model: str, backend: str | None) -> bool:
+    """Whether the model in ``model`` answers on NumPy (``--backend``, else the backend it
+    records, resolved here): then the CLI needs no estimator classes (no scikit-learn)."""
+    from xpnet.backends import get_backend
+    from xpnet.io import container
+
+    if backend is None:
+        params = container.load(model)[1].get("params")
+        backend = params.get("backend", "auto") if isinstance(params, dict) else "auto"
+    if backend == "auto":
+        try:
+            backend = get_backend("auto").name
+        except Exception:  # the estimator's own loading reports it
+            return False
+    return backend == "numpy"
+
+
+def note(command: str, text: str) -> None:
+    """A one-line note on standard error: what was done to the user's data."""
+    print(f"{PROG} {command}: note: {text}", file=sys.stderr)
 
 
 def report(model: Any, ds: Any) -> dict[str, float]:

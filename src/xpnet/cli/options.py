@@ -8,8 +8,9 @@ import math
 import os
 from typing import Any
 
-__all__ = ["parse_activation", "parse_batch_size", "parse_dataset", "parse_fraction",
-           "parse_layers", "parse_path", "parse_positive", "parse_test_size"]
+__all__ = ["parse_activation", "parse_batch_size", "parse_columns", "parse_dataset",
+           "parse_fraction", "parse_layers", "parse_path", "parse_positive", "parse_sep",
+           "parse_test_size"]
 
 
 def parse_positive(kind: type) -> Any:
@@ -81,3 +82,21 @@ def parse_dataset(text: str) -> str:
 def parse_activation(text: str) -> str | list[str]:
     names = text.split(",")
     return names[0] if len(names) == 1 else names
+
+
+def parse_columns(text: str) -> list[str]:
+    """Column names separated by commas: ``alcohol,ash``."""
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected column names separated by commas, like "
+                                         f"alcohol,ash; got {text!r}")
+    return names
+
+
+def parse_sep(text: str) -> str:
+    """One delimiter character; ``\\t`` or ``tab`` for a tab."""
+    sep = {"\\t": "\t", "tab": "\t"}.get(text, text)
+    if len(sep) != 1:
+        raise argparse.ArgumentTypeError(f"expected one character, like ';' or tab; got "
+                                         f"{text!r}")
+    return sep

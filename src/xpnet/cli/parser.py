@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from xpnet.cli.common import PROG
-from xpnet.cli.options import (parse_activation, parse_batch_size, parse_dataset,
-                               parse_fraction, parse_layers, parse_path, parse_positive,
-                               parse_test_size)
+from xpnet.cli.options import (parse_activation, parse_batch_size, parse_columns,
+                               parse_dataset, parse_fraction, parse_layers, parse_path,
+                               parse_positive, parse_sep, parse_test_size)
 
 __all__ = ["build_parser"]
 
@@ -47,6 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
                              "the last) or an .npz file with arrays X and y")
     train.add_argument("--target", default=None, metavar="COLUMN",
                        help="the label / value column of --data")
+    _columns(train, drop=True)
+    train.add_argument("--missing", choices=["error", "drop", "mean", "median"],
+                       default="error",
+                       help="missing feature values (empty, NA, NaN, ?): error (default: "
+                            "refused, naming them), drop (leave those rows out), mean / "
+                            "median (fill with the training part's; kept in the model, which "
+                            "then fills them in new rows too)")
+    train.add_argument("--drop-unlabeled", action="store_true",
+                       help="leave out rows whose --target cell is empty (default: refused)")
     train.add_argument("--task", choices=["classification", "regression"], default=None,
                        help="default: inferred from the targets (strings or few distinct "
                             "integers: classification)")
@@ -112,13 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     pr = sub.add_parser("predict", help="predict with a saved model on a file",
-                        description="Predict with a model saved by `xpnet train --save` on a "
-                        "CSV / .npy / .npz file (the columns the model was trained on, by name; "
-                        "others are ignored), scaled as its training data was.")
+                        description="Predict with a saved model on the raw rows of a CSV / .npy / "
+                        ".npz file: the columns the model was trained on, by name (others are "
+                        "ignored), prepared as its training data were (missing values filled, "
+                        "standardized). A model that records no column names takes a file of "
+                        "exactly its number of columns, by position (a note says so).")
     pr.add_argument("model", type=parse_path, metavar="MODEL", help="a model file")
     pr.add_argument("data", type=parse_path, metavar="FILE", help="the rows to predict")
     pr.add_argument("--output", type=parse_path, default=None, metavar="OUT.csv",
                     help="write the predictions here (default: standard output)")
+    _columns(pr)
     pr.add_argument("--proba", action="store_true",
                     help="class probabilities, one column per class (classifiers)")
     pr.add_argument("--backend", choices=backends, default=None,
@@ -131,12 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--onnx", type=parse_path, required=True, metavar="OUT.onnx")
 
     ev = sub.add_parser("evaluate", help="report a saved model's test metrics",
-                        description="Load a model saved by `xpnet train --save` and report its "
-                        "metrics on the held-out split of the dataset it was trained on (or "
-                        "of --dataset).")
+                        description="Load a model and report its metrics: on the held-out split of "
+                        "the dataset `xpnet train --save` recorded in it (or of --dataset), or on "
+                        "every row of --data FILE --target COLUMN.")
     ev.add_argument("model", type=parse_path, metavar="MODEL", help="a model file")
-    ev.add_argument("--dataset", type=parse_dataset, default=None, metavar="NAME",
-                    help="default: the dataset recorded in the model file")
+    data = ev.add_mutually_exclusive_group()
+    data.add_argument("--dataset", type=parse_dataset, default=None, metavar="NAME",
+                      help="default: the dataset recorded in the model file")
+    data.add_argument("--data", type=parse_path, default=None, metavar="FILE",
+                      help="a labelled file to score the model on, every row of it (with "
+                           "--target): works for any model, also one saved from Python")
+    ev.add_argument("--target", default=None, metavar="COLUMN",
+                    help="the label / value column of --data")
+    _columns(ev)
     ev.add_argument("--backend", choices=backends, default=None,
                     help="default: the backend recorded in the model file")
     ev.add_argument("--device", default=None)
@@ -147,3 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("bench", add_help=False, help="training throughput benchmarks (see "
                    "`xpnet bench --help`)")
     return parser
+
+
+def _columns(command: argparse.ArgumentParser, drop: bool = False) -> None:
+    """--sep, --features (and --drop): how a CSV is split, and which columns are features."""
+    command.add_argument("--sep", type=parse_sep, default=None, metavar="CHAR",
+                         help="the CSV delimiter (default: found in the header among , ; tab |)")
+    command.add_argument("--features", type=parse_columns, default=None, metavar="A,B,...",
+                         help="the feature columns, in this order (default: every column but "
+                              "the target" + (" and --drop)" if drop else
+                                              "; for predict, the model's own)"))
+    if drop:
+        command.add_argument("--drop", type=parse_columns, default=None, metavar="A,B,...",
+                             help="columns to leave out (an id, a second target, ...)")

@@ -1,4 +1,4 @@
-"""``xpnet predict``: a saved model's predictions for the rows of a CSV / .npy / .npz file."""
+"""``xpnet predict``: a saved model's predictions for the raw rows of a CSV / .npy / .npz file."""
 
 from __future__ import annotations
 
@@ -9,42 +9,47 @@ from typing import Any
 
 import numpy as np
 
-from xpnet.cli.common import META_KEY, PROG, UsageError, user_errors
+from xpnet.cli.common import (META_KEY, PROG, UsageError, check_model, check_output, note,
+                              on_host, user_errors)
 
 __all__ = ["run_predict"]
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    import xpnet
+    check_model(args.model)
+    check_output(args.output, "--output")  # before any work
     from xpnet.backends import to_numpy
     from xpnet.io import container
-    from xpnet.tables import read_features
+    from xpnet.pipeline import load_pipeline
+    from xpnet.tables import read_rows
 
     try:
-        _, meta = container.load(args.model)
-        recorded = meta.get(META_KEY) or {}
-        model = xpnet.load(args.model, backend=args.backend)
-        names = recorded.get("feature_names")
-        if names is None and getattr(model, "feature_names_in_", None) is not None:
-            names = [str(c) for c in model.feature_names_in_]
-        X = read_features(args.data, names, int(model.n_features_in_))
-        if recorded.get("mean") is not None:  # the training data's standardization
-            X = (X - np.asarray(recorded["mean"])) / np.asarray(recorded["std"])
-        X = X.astype(model.get_params()["dtype"])
-        classifier = hasattr(model, "classes_")
-        if args.proba and not classifier:
+        pipe = load_pipeline(args.model, backend=args.backend,
+                             host=on_host(args.model, args.backend))
+        model = pipe.estimator
+        if args.proba and not hasattr(model, "classes_"):
             raise UsageError(f"--proba needs a classifier; {args.model} holds a "
                              f"{type(model).__name__}")
+        fill = pipe.preprocessing is not None and pipe.preprocessing.fill is not None
+        X, notes = read_rows(args.data, args.features or pipe.columns,
+                             int(model.n_features_in_), sep=args.sep, fill=fill)
+        for text in notes:
+            note("predict", text)
+        X = pipe.transform(X)
         if args.proba:
             values = np.asarray(to_numpy(model.predict_proba(X)))
             header = [f"proba_{c}" for c in to_numpy(model.classes_)]
         else:
             values = np.asarray(to_numpy(model.predict(X)))
-            header = _header(model, values, recorded.get("target"))
+            target = (container.load(args.model)[1].get(META_KEY) or {}).get("target")
+            header = _header(model, values, target)
     except user_errors() as exc:
         raise UsageError(exc) from None
     rows = values.reshape(len(values), -1)
-    out = open(args.output, "w", newline="") if args.output else sys.stdout
+    try:
+        out = open(args.output, "w", newline="") if args.output else sys.stdout
+    except OSError as exc:
+        raise UsageError(f"--output {args.output}: cannot write it ({exc.strerror})") from None
     try:
         writer = csv.writer(out)
         writer.writerow(header)

@@ -9,7 +9,8 @@ import time
 import warnings
 from typing import Any
 
-from xpnet.cli.common import META_KEY, PROG, SPLIT_SEED, TrainingFailed, UsageError, report, user_errors
+from xpnet.cli.common import (META_KEY, PROG, SPLIT_SEED, TrainingFailed, UsageError,
+                              check_output, note, report, user_errors)
 
 __all__ = ["run_train"]
 
@@ -33,17 +34,32 @@ def load_data(args: argparse.Namespace) -> Any:
 
     if args.data is not None:
         return load_file(args.data, target=args.target, task=args.task,
-                         test_size=args.test_size, random_state=SPLIT_SEED, dtype=args.dtype)
-    if args.target is not None or args.task is not None:
-        raise UsageError("--target and --task describe a --data file; the built-in datasets "
-                         "know theirs")
+                         test_size=args.test_size, random_state=SPLIT_SEED, dtype=args.dtype,
+                         **reading(args))
+    given = [o for o, v in (("--target", args.target), ("--task", args.task),
+                            ("--sep", args.sep), ("--features", args.features),
+                            ("--drop", args.drop), ("--drop-unlabeled", args.drop_unlabeled),
+                            ("--missing", args.missing != "error")) if v]
+    if given:
+        raise UsageError(f"{', '.join(given)} describe{'s' if len(given) == 1 else ''} a "
+                         f"--data file; the built-in datasets know theirs")
     return load_dataset(args.dataset or "digits", test_size=args.test_size,
                         random_state=SPLIT_SEED, dtype=args.dtype)
+
+
+def reading(args: argparse.Namespace) -> dict[str, Any]:
+    """How --data is read: the options of :func:`xpnet.datasets.load_file` (recorded in the
+    model file, so that `evaluate` reads the file again the same way)."""
+    return {"sep": args.sep, "features": args.features, "drop": args.drop,
+            "missing": args.missing, "drop_unlabeled": args.drop_unlabeled}
 
 
 def run_train(args: argparse.Namespace) -> int:
     from xpnet.backends import get_backend
 
+    for path, option in ((args.save, "--save"), (args.plot, "--plot"),
+                         (args.checkpoint, "--checkpoint")):
+        check_output(path, option)  # before any work
     try:
         if args.validation_fraction is None:
             args.validation_fraction = 0.2 if args.early_stopping else 0.1
@@ -71,6 +87,8 @@ def run_train(args: argparse.Namespace) -> int:
     if rank != 0:  # data parallel: the other ranks train, rank 0 speaks
         _fit_quietly(model, X_fit, y_fit, validation, args)
         return 0
+    for text in ds.notes:
+        note("train", text)
     print(f"{PROG} train: {ds.describe()}")
     if args.distributed:
         print(f"data parallel over MPI: rank 0's share of the rows shown below (every rank "
@@ -123,11 +141,11 @@ def run_train(args: argparse.Namespace) -> int:
                     "task": ds.task}
         if args.data is not None:
             recorded.update(source=os.path.abspath(args.data), target=ds.target,
-                            feature_names=ds.feature_names)
-        if ds.mean is not None:  # what `xpnet predict` applies to new rows
+                            read=reading(args), feature_names=ds.feature_names)
+        if ds.mean is not None:  # as earlier versions wrote it: their predict standardizes too
             recorded.update(mean=[float(v) for v in ds.mean], std=[float(v) for v in ds.std])
         try:
-            _save(model, args.save, recorded)
+            _save(model, args.save, recorded, ds)
         except user_errors() as exc:
             raise UsageError(f"cannot save the model to {args.save!r}: {exc}") from None
         print(f"saved model: {args.save}")
@@ -235,12 +253,13 @@ def _report_validation(model: Any, task: str, validation: Any, stopper: Any = No
           f"{i + 1}), loss {model.validation_loss_curve_[i]:.4f}")
 
 
-def _save(model: Any, path: str, dataset: dict) -> None:
-    """``model.save(path)``, then record the dataset in the file's meta for ``evaluate``."""
-    from xpnet.io import container as serialization
+def _save(model: Any, path: str, dataset: dict, ds: Any) -> None:
+    """The model with what it learned from the data (columns, fill values, standardization:
+    :class:`xpnet.io.preprocessing.Preprocessing`) and the dataset record for ``evaluate``."""
+    from xpnet.io.preprocessing import Preprocessing
+    from xpnet.pipeline import Pipeline
 
-    model.save(path)
-    arrays, meta = serialization.load(path)
-    meta = {k: v for k, v in meta.items() if k not in ("format", "format_version")}
-    meta[META_KEY] = dataset
-    serialization.save(path, arrays, meta)
+    preprocessing = None
+    if ds.mean is not None:  # what `xpnet predict` and the ONNX graph apply to raw rows
+        preprocessing = Preprocessing(ds.feature_names, ds.mean, ds.std, ds.fill, ds.missing)
+    Pipeline(model, preprocessing).save(path, {META_KEY: dataset})
