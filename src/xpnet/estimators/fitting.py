@@ -194,7 +194,7 @@ class FittingMixin:
                             incremental=incremental, verbose=cfg.verbose, kind=target.kind,
                             loss_scale=(1.0 / n_outputs if target.out_activation == "identity"
                                         else 1.0),
-                            name=name)
+                            name=name, graphs=cfg.graphs)
 
         def on_epoch_end(trainer: Trainer, last: bool) -> None:
             if checkpoint is None or not (progress.n_iter % every == 0 or last):

@@ -42,7 +42,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     matrix products on TF32 tensor cores of a CUDA GPU: several times faster for wide layers,
     products rounded to a 10-bit mantissa; no effect on the CPU or in float64), ``init``
     ("glorot": scikit-learn's; "he") and ``class_weight`` (None, "balanced" or {label:
-    weight}: each row's weight in the loss is multiplied by its class's).
+    weight}: each row's weight in the loss is multiplied by its class's). ``graphs`` (CUDA
+    graphs, :mod:`xpnet.training.graphs`): True captures each epoch's full batches once and
+    replays them (torch on CUDA; CuPy with nvmath-python), bit for bit the eager results,
+    and raises where it cannot; False runs eagerly; "auto" (the default) runs eagerly until
+    CUDA graphs are verified on a GPU. ``verbose`` says which and why.
     """
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: Any = "relu", *,
@@ -56,7 +60,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  epsilon: float = 1e-8, n_iter_no_change: int = 10, backend: str = "auto",
                  device: Any = None, dtype: str = "float32", dropout: Any = 0.0,
                  clip_norm: float | None = None, tf32: bool = False, init: str = "glorot",
-                 distributed: Any = None, class_weight: Any = None) -> None:
+                 distributed: Any = None, class_weight: Any = None,
+                 graphs: Any = "auto") -> None:
         self._store(locals())
 
     def _target(self, y: Any, n: int, be: Backend, cfg: Config, first: bool,
@@ -185,7 +190,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  epsilon: float = 1e-8, n_iter_no_change: int = 10, backend: str = "auto",
                  device: Any = None, dtype: str = "float32", dropout: Any = 0.0,
                  clip_norm: float | None = None, tf32: bool = False, init: str = "glorot",
-                 distributed: Any = None) -> None:
+                 distributed: Any = None, graphs: Any = "auto") -> None:
         self._store(locals())
 
     def _target(self, y: Any, n: int, be: Backend, cfg: Config, first: bool,

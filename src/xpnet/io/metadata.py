@@ -25,7 +25,7 @@ __all__ = ["BIT_GENERATORS", "LATER_PARAMS", "classes_from_json", "classes_to_js
 #: Parameters added after the first files were written, with the value that the models in
 #: files without them were made with (He initialisation was the default before "init").
 LATER_PARAMS = {"tf32": False, "init": "he", "distributed": None, "class_weight": None,
-                "loss": "squared_error"}
+                "loss": "squared_error", "graphs": "auto"}
 
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
@@ -245,6 +245,7 @@ _PARAMS: dict[str, Callable[[str, Any], None]] = {
     "tf32": _flag,
     "init": _names("glorot", "he"),
     "distributed": _check("null, 'mpi' or 'nccl'", lambda v: v in (None, "mpi", "nccl")),
+    "graphs": _check("'auto', true or false", lambda v: v == "auto" or isinstance(v, bool)),
 }
 _ESTIMATOR_PARAMS = {
     "MLPClassifier": {**_PARAMS, "class_weight": _check(
