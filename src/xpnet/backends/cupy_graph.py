@@ -118,16 +118,9 @@ class CupyCapture(Capture):
         with cupy.cuda.Device(device):
             self.stream = cupy.cuda.Stream(non_blocking=True)
         self.pool = cupy.cuda.MemoryPool()
-        self._kernels: CupyGraphKernels | None = None
 
     def key(self) -> tuple:
         return ("cupy", tf32_enabled())
-
-    def kernels(self, backend: Any) -> CupyGraphKernels:
-        """One :class:`CupyGraphKernels` per capture (its cuBLAS handle and workspace)."""
-        if self._kernels is None:
-            self._kernels = CupyGraphKernels(self.device)
-        return self._kernels
 
     def _on_stream(self, fn: Callable[[], None]) -> None:
         current = cupy.cuda.get_current_stream()

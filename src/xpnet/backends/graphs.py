@@ -26,9 +26,10 @@ from typing import Any, Callable, Iterator
 
 from xpnet.backends.base import Backend
 
-__all__ = ["Capture", "EmulatedCapture", "EmulatedGraph", "emulated", "graph_support",
-           "make_capture", "support_table"]
+__all__ = ["Capture", "EmulatedCapture", "EmulatedGraph", "emulated", "graph_kernels",
+           "graph_support", "make_capture", "support_table"]
 
+_GRAPH_KERNELS: dict[Any, Any] = {}  # CUDA device -> CupyGraphKernels (its cuBLAS handle)
 _EMULATE: contextvars.ContextVar[bool] = contextvars.ContextVar("xpnet_emulate_graphs",
                                                                 default=False)
 
@@ -49,8 +50,8 @@ class Capture:
         return ()
 
     def kernels(self, backend: Backend) -> Any:
-        """The kernels a captured step runs (the backend's, unless capture needs others)."""
-        return backend.kernels
+        """The kernels a captured step runs (:func:`graph_kernels`)."""
+        return graph_kernels(backend)
 
 
 class EmulatedGraph:
@@ -67,7 +68,8 @@ class EmulatedGraph:
 
 
 class EmulatedCapture(Capture):
-    """Capture that keeps the function (:func:`emulated`): the driver's logic on any device."""
+    """Capture that keeps the function (:func:`emulated`): the driver's logic on any device,
+    with the kernels a real capture would run (so on a GPU, the eager twin of a capture)."""
 
     def __init__(self) -> None:
         self.captures = 0
@@ -102,6 +104,20 @@ def graph_support(backend: Backend) -> tuple[bool, str]:
                            "nvmath-python, which is not installed (pip install nvmath-python)")
         return True, "CuPy stream capture, products through nvmath-python's cuBLAS"
     return False, f"{backend.name} runs on the CPU: CUDA graphs need CuPy or torch on CUDA"
+
+
+def graph_kernels(backend: Backend) -> Any:
+    """The kernels a captured step runs on ``backend``: CuPy's with capturable products
+    (:class:`xpnet.backends.cupy_graph.CupyGraphKernels`, one per device) where nvmath-python
+    is installed; the backend's own elsewhere."""
+    if backend.name == "cupy" and importlib.util.find_spec("nvmath") is not None:
+        found = _GRAPH_KERNELS.get(backend.device)
+        if found is None:
+            from xpnet.backends.cupy_graph import CupyGraphKernels
+
+            found = _GRAPH_KERNELS[backend.device] = CupyGraphKernels(backend.device)
+        return found
+    return backend.kernels
 
 
 def make_capture(backend: Backend) -> Capture:
