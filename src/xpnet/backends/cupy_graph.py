@@ -25,7 +25,7 @@ import cupy
 from xpnet.backends.cupy_blas import Blas, tf32_enabled
 from xpnet.backends.cupy_kernels import CupyKernels
 from xpnet.backends.cupy_sources import ELEMENTWISE, HIDDEN, kernel_name
-from xpnet.backends.graphs import Capture
+from xpnet.backends.capture import Capture
 
 __all__ = ["CupyCapture", "CupyGraph", "CupyGraphKernels", "CupyWorkspace", "elementwise"]
 

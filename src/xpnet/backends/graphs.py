@@ -1,6 +1,7 @@
 """CUDA graphs through the dispatcher: whether a backend can capture, and the object that does.
 
-A :class:`Capture` turns a Python function that issues device work into a graph:
+A :class:`Capture` (:mod:`xpnet.backends.capture`) turns a Python function that issues device
+work into a graph:
 
     capture.warm(fn)         fn run eagerly, the way its capture will run (torch: on the
                              graph's own stream), so that every buffer and library handle it
@@ -22,9 +23,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib.util
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from xpnet.backends.base import Backend
+from xpnet.backends.capture import Capture, EmulatedCapture, EmulatedGraph
 
 __all__ = ["Capture", "EmulatedCapture", "EmulatedGraph", "emulated", "graph_kernels",
            "graph_support", "make_capture", "support_table"]
@@ -32,51 +34,6 @@ __all__ = ["Capture", "EmulatedCapture", "EmulatedGraph", "emulated", "graph_ker
 _GRAPH_KERNELS: dict[Any, Any] = {}  # CUDA device -> CupyGraphKernels (its cuBLAS handle)
 _EMULATE: contextvars.ContextVar[bool] = contextvars.ContextVar("xpnet_emulate_graphs",
                                                                 default=False)
-
-
-class Capture:
-    """What every backend's capture offers (see the module doc)."""
-
-    def warm(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` eagerly, as its capture will run."""
-        fn()
-
-    def capture(self, fn: Callable[[], None]) -> Any:
-        """A graph of ``fn``'s device work (nothing runs); ``graph.replay()`` launches it."""
-        raise NotImplementedError  # pragma: no cover
-
-    def key(self) -> tuple:
-        """What a capture bakes in besides its buffers (the matrix products' precision)."""
-        return ()
-
-    def kernels(self, backend: Backend) -> Any:
-        """The kernels a captured step runs (:func:`graph_kernels`)."""
-        return graph_kernels(backend)
-
-
-class EmulatedGraph:
-    """A 'graph' that calls its function again on each replay (nothing is captured)."""
-
-    def __init__(self, fn: Callable[[], None]) -> None:
-        self.fn = fn
-        self.replays = 0
-
-    def replay(self) -> None:
-        """fn() again: the calls a real capture of fn would launch."""
-        self.replays += 1
-        self.fn()
-
-
-class EmulatedCapture(Capture):
-    """Capture that keeps the function (:func:`emulated`): the driver's logic on any device,
-    with the kernels a real capture would run (so on a GPU, the eager twin of a capture)."""
-
-    def __init__(self) -> None:
-        self.captures = 0
-
-    def capture(self, fn: Callable[[], None]) -> EmulatedGraph:
-        self.captures += 1
-        return EmulatedGraph(fn)
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import torch
 
-from xpnet.backends.graphs import Capture
+from xpnet.backends.capture import Capture
 
 __all__ = ["TorchCapture", "TorchGraph"]
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import weakref
 from typing import Any, Callable, Sequence
 
-from xpnet.backends.graphs import graph_support, make_capture
+from xpnet.backends.graphs import graph_kernels, graph_support, make_capture
 from xpnet.training.network import Network
 from xpnet.training.progress import Settings
 from xpnet.training.step import Step
@@ -106,7 +106,7 @@ class EpochGraph:
 
     def __init__(self, backend: Any) -> None:
         self.capture = make_capture(backend)
-        self.kernels = self.capture.kernels(backend)
+        self.kernels = graph_kernels(backend)
         self.xp = backend.xp
         self.captures = 0        # captures made (tests: re-capture only when the key changes)
         self.replays = 0         # graph launches
