@@ -16,6 +16,17 @@ def _version(dist: str) -> str | None:
         return None
 
 
+def _graphs() -> None:
+    """Where CUDA graphs can be captured here (graphs=True), and why a fit runs eagerly."""
+    from xpnet.backends.graphs import support_table
+    from xpnet.training.graphs import AUTO
+
+    print("CUDA graphs (the estimators' graphs=True):")
+    for place, ok, why in support_table():
+        print(f"  {place:<17} {'capturable' if ok else 'eager':<10} {why}")
+    print(f"  {AUTO}")
+
+
 def run_info(args: argparse.Namespace) -> int:
     from xpnet import __version__
     from xpnet.backends import available_backends, get_backend
@@ -33,6 +44,7 @@ def run_info(args: argparse.Namespace) -> int:
         else:
             print(f"  {name:<{width}}  unusable  {reason}")
     print(f"  backend 'auto' means: {get_backend('auto').name}")
+    _graphs()
     print("packages:")
     for dist, role in (("numpy", "required"), ("array-api-compat", "required"),
                        ("scikit-learn", "datasets, extra [sklearn]"),
@@ -40,6 +52,7 @@ def run_info(args: argparse.Namespace) -> int:
                        ("matplotlib", "--plot, extra [plot]"), ("torch", "backend, extra [torch]"),
                        ("cupy-cuda12x", "backend, extra [cuda12]"),
                        ("cupy-cuda13x", "backend, extra [cuda13]"),
+                       ("nvmath-python", "CuPy CUDA graphs, extras [cuda12], [cuda13]"),
                        ("array-api-strict", "backend (testing)"),
                        ("ndonnx", "ONNX export, extra [onnx]"),
                        ("onnxruntime", "ONNX export checks, extra [onnx]"),

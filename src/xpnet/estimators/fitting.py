@@ -29,6 +29,8 @@ from xpnet.core.optim import LearningRateSchedule
 from xpnet.training.streaming import SPARSE_CHUNK_BYTES, chunk_rows, is_sparse, should_stream
 from xpnet.errors import NON_FINITE, DeviceMemoryError, DivergenceError
 from xpnet.training.lbfgs import convergence_message, minimize_lbfgs
+from xpnet.training import graphs
+from xpnet.training.data import DataSource
 from xpnet.training.loop import Trainer
 from xpnet.training.network import Network
 from xpnet.training.progress import Progress, Settings, memory_estimate, out_of_memory
@@ -185,6 +187,8 @@ class FittingMixin:
             budget = SPARSE_CHUNK_BYTES if is_sparse(X_train) else (be.free_memory() or 0) // 4
             stream_rows = self._stream_rows or chunk_rows(
                 int(X_train.shape[1]) * cfg.itemsize, batch_size, budget)
+        graphs.decide(cfg.graphs, be, data_kind=DataSource(X_train, be, stream_rows).kind,
+                      distributed=comm is not None)  # graphs=True that cannot capture: raises
         # 3. from here on the estimator changes (kept to restore if memory runs out at once)
         before = self.__dict__.copy()
         self._net, self._optimizer, self._schedule, self._progress = (net, optimizer, schedule,
@@ -207,7 +211,7 @@ class FittingMixin:
                             kind=target.kind,
                             loss_scale=(1.0 / n_outputs if target.out_activation == "identity"
                                         else 1.0),
-                            name=name)
+                            name=name, graphs=cfg.graphs)
 
         def on_epoch_end(trainer: Trainer, last: bool) -> None:
             if checkpoint is None or not (progress.n_iter % every == 0 or last):

@@ -45,7 +45,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     matrix products on TF32 tensor cores of a CUDA GPU: several times faster for wide layers,
     products rounded to a 10-bit mantissa; no effect on the CPU or in float64), ``init``
     ("glorot": scikit-learn's; "he") and ``class_weight`` (None, "balanced" or {label:
-    weight}: each row's weight in the loss is multiplied by its class's).
+    weight}: each row's weight in the loss is multiplied by its class's). ``graphs`` (CUDA
+    graphs, :mod:`xpnet.training.graphs`): True captures each epoch's full batches once and
+    replays them (torch on CUDA; CuPy with nvmath-python), bit for bit the eager results,
+    and raises where it cannot; False runs eagerly; "auto" (the default) runs eagerly until
+    CUDA graphs are verified on a GPU. ``verbose`` says which and why.
     """
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: Any = "relu", *,
@@ -60,7 +64,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  backend: str = "auto", device: Any = None, dtype: str | None = None,
                  dropout: Any = 0.0, clip_norm: float | None = None, tf32: bool = False,
                  init: str = "glorot", distributed: Any = None, class_weight: Any = None,
-                 progress_bar: Any = False) -> None:
+                 progress_bar: Any = False, graphs: Any = "auto") -> None:
         self._store(locals())
 
     def _target(self, y: Any, n: int, be: Backend, cfg: Config, first: bool,
@@ -193,7 +197,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  backend: str = "auto", device: Any = None, dtype: str | None = None,
                  dropout: Any = 0.0, clip_norm: float | None = None, tf32: bool = False,
                  init: str = "glorot", distributed: Any = None,
-                 progress_bar: Any = False) -> None:
+                 progress_bar: Any = False, graphs: Any = "auto") -> None:
         self._store(locals())
 
     def _target(self, y: Any, n: int, be: Backend, cfg: Config, first: bool,

@@ -127,6 +127,11 @@ class Config:
         if not isinstance(est.tf32, (bool, np.bool_)):
             raise ValueError(f"tf32 must be True or False; got {est.tf32!r}")
         self.tf32 = bool(est.tf32)
+        graphs = getattr(est, "graphs", "auto")  # estimators pickled before the parameter
+        if not (isinstance(graphs, (bool, np.bool_)) or isinstance(graphs, str)
+                and graphs == "auto"):
+            raise ValueError(f"graphs must be 'auto', True or False; got {graphs!r}")
+        self.graphs = graphs if isinstance(graphs, str) else bool(graphs)
         self.early_stopping = bool(est.early_stopping)
         self.shuffle = bool(est.shuffle)
         # verbose: scikit-learn's lines on stdout; progress_bar: tqdm bars (xpnet's own)

@@ -26,7 +26,8 @@ __all__ = ["BIT_GENERATORS", "LATER_PARAMS", "classes_from_json", "classes_to_js
 #: files without them were made with (He initialisation was the default before "init").
 #: (Every file records its ``dtype``: those written when "float32" was the default keep it.)
 LATER_PARAMS = {"tf32": False, "init": "he", "distributed": None, "class_weight": None,
-                "loss": "squared_error", "max_fun": 15000, "progress_bar": False}
+                "loss": "squared_error", "max_fun": 15000, "progress_bar": False,
+                "graphs": "auto"}
 
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
@@ -250,6 +251,7 @@ _PARAMS: dict[str, Callable[[str, Any], None]] = {
     "tf32": _flag,
     "init": _names("glorot", "he"),
     "distributed": _check("null, 'mpi' or 'nccl'", lambda v: v in (None, "mpi", "nccl")),
+    "graphs": _check("'auto', true or false", lambda v: v == "auto" or isinstance(v, bool)),
 }
 _ESTIMATOR_PARAMS = {
     "MLPClassifier": {**_PARAMS, "class_weight": _check(

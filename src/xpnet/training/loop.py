@@ -39,6 +39,7 @@ import numpy as np
 from xpnet.backends import device_context, is_out_of_memory, to_numpy
 from xpnet.core.optim import LearningRateSchedule, Optimizer
 from xpnet.errors import NON_FINITE, DeviceMemoryError, DivergenceError
+from xpnet.training import graphs
 from xpnet.training.host_random import HostRandom
 from xpnet.training.network import Network
 from xpnet.training.progress import Progress, Settings, memory_estimate, out_of_memory
@@ -146,6 +147,8 @@ class Trainer:
         self.data = DataSource(X, net.backend, stream_rows)  # where X lives, decided once
         self._interrupt = _InterruptFlag()
         self.step: Step | None = None  # built by run(): buffers, workspace, accumulator
+        self._graphs: graphs.EpochGraph | None = None  # settings.graphs: the captured epoch
+        self.graphs_reason = ""  # why the fit captures or runs eagerly
 
     # ---------------------------------------------------------------- one step, one epoch
     def _epoch(self, check_each: bool = False) -> tuple[Any, int, int | None]:
@@ -168,6 +171,8 @@ class Trainer:
             spans = plan.batches(n)
         seed = self.rng.seed63() if s.dropout else None
         table = self._table(spans, host_order, seed)  # the epoch's uploads, before the loop
+        if self._graphs is not None and not check_each:  # full batches as one captured graph
+            return self._graph_epoch(spans, table)
         if table.order is not None:
             Y = K.take_rows(Y, table.order, xp=xp, ws=ws, role="Y")
         step.start_epoch()
@@ -199,6 +204,21 @@ class Trainer:
         self.optimizer.advance(done)
         if steps is not None:
             steps.close()
+        return total, done, None
+
+    def _graph_epoch(self, spans: list[tuple[int, int, int]], table: StepTable
+                     ) -> tuple[Any, int, None]:
+        """The epoch through :class:`xpnet.training.graphs.EpochGraph` (same calls, same
+        results; Ctrl-C is seen after the full batches)."""
+        s = self.settings
+        bar = self._batch_bar(len(spans)) if s.verbose >= 2 else None
+        total, done = self._graphs.epoch(
+            spans, table, X=self.X, Y=self.Y, batch_size=s.batch_size,
+            weighted=self.sample_weight is not None, stop=lambda: self._interrupt.raised,
+            bar=bar)
+        self.optimizer.advance(done)
+        if bar is not None:
+            bar.close()
         return total, done, None
 
     def _table(self, spans: list[tuple[int, int, int]], host_order: np.ndarray | None,
@@ -251,7 +271,13 @@ class Trainer:
         s, p, net = self.settings, self.progress, self.net
         self._dims = net.dims
         self._dtype = str(net.W[1].dtype).rsplit(".", 1)[-1]
-        self.step = Step(net, self.optimizer, s, self.plan)
+        on, self.graphs_reason = graphs.decide(s.graphs, net.backend, data_kind=self.data.kind,
+                                               distributed=self.plan is not None)
+        self._graphs = graphs.driver_for(net) if on else None
+        self.step = (Step(net, self.optimizer, s, self.plan) if self._graphs is None
+                     else self._graphs.step(net, self.optimizer, s))
+        if s.verbose and (on or s.graphs is True or graphs.graph_support(net.backend)[0]):
+            print(f"CUDA graphs: {'on' if on else 'off'} ({self.graphs_reason})", flush=True)
         bar = None
         if s.bars:
             bar = _progress_bar(s.max_iter if not s.incremental else p.n_iter + 1, p.n_iter,
@@ -266,6 +292,8 @@ class Trainer:
                 reason = self._run(bar)
         finally:
             self.step = None  # its buffers and workspace go with the call
+            if self._graphs is not None and not (s.incremental and reason == "epoch"):
+                graphs.release(net)  # partial_fit keeps the graph for the next call
             if bar is not None:
                 if reason in ("converged", "callback", "interrupted", "diverged"):
                     bar.total = bar.n  # stopped early: the bar ends full, not frozen at 65%
@@ -284,7 +312,9 @@ class Trainer:
     def _restore(self, snap: tuple[Any, Any, dict, np.ndarray]) -> None:
         (W, b), state, rng_state, self.order = snap
         self.net.assign(W, b)
-        self.optimizer.load_state_dict(state)
+        self.optimizer.load_state_dict(state)  # new state buffers: a captured graph is stale
+        if self._graphs is not None:
+            self._graphs.invalidate()
         self.rng.state = rng_state
 
     def _run(self, bar: Any) -> str:

@@ -42,6 +42,7 @@ class Settings:
     loss_scale: float = 1.0              # c in J = c * data loss + L2 (1/n[L]: squared error
                                          # as a mean over the outputs, scikit-learn's)
     name: str = "MLP"                    # for messages
+    graphs: Any = "auto"                 # CUDA graphs: "auto", True, False (training/graphs.py)
 
 
 def memory_estimate(dims: list[int], batch_size: int, itemsize: int, solver: str) -> int:

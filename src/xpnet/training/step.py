@@ -32,15 +32,18 @@ class Step:
 
     ``plan``: data parallel (:class:`xpnet.training.distributed.Plan`): the gradients live in
     its one allreduce buffer (dW, db, then S and the stop flag) and ``plan.reduce`` sums them.
+    ``kernels``: the step's kernels (default the network's; a CUDA-graph capture may need
+    others, :mod:`xpnet.training.graphs`).
     """
 
-    def __init__(self, net: Network, optimizer: Any, settings: Settings, plan: Any = None
-                 ) -> None:
+    def __init__(self, net: Network, optimizer: Any, settings: Settings, plan: Any = None,
+                 kernels: Any = None) -> None:
         self.net, self.optimizer, self.settings, self.plan = net, optimizer, settings, plan
         be = net.backend
-        self.kernels, self.xp = net.kernels, be.xp
+        self.kernels = net.kernels if kernels is None else kernels  # a capture's, with graphs
+        self.xp = be.xp
         self.keep = None if not settings.dropout else [1.0 - r for r in settings.dropout]
-        self.ws = net.kernels.workspace()
+        self.ws = self.kernels.workspace()
         with be.device_context():
             if plan is None:
                 self.grads = net.theta.zeros_like(xp=be.xp)

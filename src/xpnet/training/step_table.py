@@ -67,6 +67,22 @@ class StepTable:
         self._l2 = l2_rows is not None
         self._s = None if s is None else self._floats[steps * width:]
 
+    def refill(self, other: "StepTable") -> "StepTable":
+        """This table's device buffers overwritten with ``other``'s numbers (the next epoch's,
+        same layout): a captured epoch reads the same memory every epoch. Two device copies."""
+        same = (self._ints is None) == (other._ints is None) and (
+            self._ints is None or self._ints.shape == other._ints.shape) and \
+            self._floats.shape == other._floats.shape and self._k == other._k and \
+            self._layer == other._layer and self._l2 == other._l2 and \
+            (self._s is None) == (other._s is None)
+        if not same:
+            raise ValueError("refill needs a table of the same layout (rows, steps, layers, "
+                             "sample weights)")
+        if self._ints is not None:
+            self._ints[...] = other._ints
+        self._floats[...] = other._floats
+        return self
+
     @property
     def has_keys(self) -> bool:
         """Whether dropout's keys are in the table."""
