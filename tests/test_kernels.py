@@ -44,7 +44,7 @@ def test_the_torch_and_numpy_kernels_override_the_hot_path():
     if xpnet.available_backends()["torch"][0]:
         K = xpnet.get_backend("torch").kernels
         assert {"accumulate", "linear", "clip_by_global_norm"} <= set(overridden(K))
-        assert all(update_function(u, K, None) is not None for u in UPDATES)
+        assert all(update_function(u, K, None) is not None for u in OPTIMIZER_UPDATES)
     assert update_function("sgd", xpnet.get_backend("numpy").kernels, None) is not None
 
 

@@ -35,7 +35,7 @@ class Pipeline:
     def __repr__(self) -> str:
         steps = "raw rows" if self.preprocessing is None else "fill, standardize" if \
             self.preprocessing.fill is not None else "standardize"
-        return f"Pipeline({steps} -> {self.estimator!r})"
+        return f"Pipeline({steps} -> {self.estimator.summary()})"
 
     @property
     def columns(self) -> list[str] | None:
@@ -64,7 +64,7 @@ class Pipeline:
                              f"(NaN), and this model fills none: fill them in first")
         if p is not None:
             X = p.apply(X)
-        return X.astype(self.estimator.get_params()["dtype"])
+        return X.astype(self.estimator.compute_dtype_)
 
     def predict(self, X: Any) -> Any:
         return self.estimator.predict(self.transform(X))

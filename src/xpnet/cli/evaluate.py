@@ -60,7 +60,7 @@ def _recorded(pipe: Any, recorded: dict, dataset: str | None) -> Any:
     split and prepared as `xpnet train` did."""
     from xpnet.datasets import load_dataset, load_file
 
-    dtype = str(pipe.estimator.get_params()["dtype"])
+    dtype = pipe.estimator.compute_dtype_
     split = dict(test_size=recorded.get("test_size", 0.25),
                  random_state=recorded.get("split_seed", SPLIT_SEED), dtype=dtype)
     if dataset is None and recorded.get("source"):  # trained on the user's file

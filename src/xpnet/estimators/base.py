@@ -121,6 +121,13 @@ class BaseMLP(FittingMixin, BaseEstimator):
         self._check_fitted()
         return self._net.L + 1
 
+    @property
+    def compute_dtype_(self) -> str:
+        """The dtype the fitted network computes in, "float32" or "float64" (``dtype``, or
+        with ``dtype=None`` the training X's, as scikit-learn's)."""
+        self._check_fitted()
+        return self._dtype
+
     def summary(self) -> str:
         """The architecture in one line: ``MLPClassifier(784-256-10, relu, softmax,
         backend=cupy, ...)`` (``?`` for sizes not known before fit; then the parameters that

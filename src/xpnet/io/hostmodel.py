@@ -53,6 +53,15 @@ class HostModel:
     def _check_fitted(self) -> None:
         """A model file holds a fitted network."""
 
+    @property
+    def compute_dtype_(self) -> str:
+        """The dtype the network computes in (the estimator's ``compute_dtype_``)."""
+        return self._dtype
+
+    def summary(self) -> str:
+        """The architecture in one line (the estimator's ``summary``)."""
+        return repr(self)
+
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {**self.params, "dtype": self._dtype}
 
