@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from xpnet.cli.common import PROG
+from xpnet.core.registry import STOCHASTIC
 from xpnet.cli.options import (parse_activation, parse_batch_size, parse_columns,
                                parse_dataset, parse_fraction, parse_layers, parse_path,
                                parse_positive, parse_sep, parse_test_size)
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="hidden layer sizes (default 256,128)")
     train.add_argument("--activation", type=parse_activation, default="relu", metavar="NAME[,NAME]",
                        help="hidden activation, or one per hidden layer (default relu)")
-    train.add_argument("--solver", choices=["adam", "sgd"], default="adam")
+    train.add_argument("--solver", choices=sorted(STOCHASTIC), default="adam")
     train.add_argument("--learning-rate", type=parse_positive(float), default=1e-3, metavar="LR",
                        help="initial learning rate (default 0.001)")
     train.add_argument("--epochs", type=parse_positive(int), default=100,

@@ -1,7 +1,10 @@
 """The hyperparameters of one fit, checked: what was wrong, what was expected, what to do.
 
 :class:`Config` reads an estimator's parameters (scikit-learn's names) once per fit, before
-anything changes; :func:`check_number` is its range check for one number.
+anything changes: those of one value through the constraint table model files are checked
+with too (:mod:`xpnet.core.constraints`), the structured ones (layers, activations, dropout
+rates, random_state, dtype) here; :func:`check_number` is the table's interval check for one
+number.
 """
 
 from __future__ import annotations
@@ -11,39 +14,22 @@ from typing import Any
 
 import numpy as np
 
-from xpnet.core.activations import HIDDEN_ACTIVATIONS
+from xpnet.core.constraints import Interval, check
 from xpnet.core.initializers import default_init
-from xpnet.core.optim import SCHEDULES
+from xpnet.core.registry import HIDDEN_ACTIVATIONS, STOCHASTIC, activation_name
 
 __all__ = ["NEVER", "STOCHASTIC", "Config", "check_number"]
 
-_SOLVERS = ("sgd", "adam", "lbfgs")
-STOCHASTIC = ("sgd", "adam")
 #: what n_iter_no_change=inf counts to: never reached, so the schedule never stops on it
 NEVER = 2 ** 62
 _BARS = (False, True, "epochs", "batches")
-_INITS = ("glorot", "he")
-_ALIASES = {"logistic": "sigmoid"}  # scikit-learn's name for the sigmoid
 
 
 def check_number(name: str, value: Any, *, low: float = -math.inf, high: float = math.inf,
-            low_open: bool = False, high_open: bool = False, integer: bool = False) -> Any:
-    ok = not isinstance(value, (bool, str)) and isinstance(value, (int, float, np.number))
-    if ok and integer:
-        ok = float(value).is_integer()
-    if ok:
-        x = float(value)
-        ok = (not math.isnan(x) and (x > low if low_open else x >= low)
-              and (x < high if high_open else x <= high))
-    if not ok:
-        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-        what = "an integer" if integer else "a number"
-        raise ValueError(f"{name} must be {what} in {lo}{low:g}, {high:g}{hi}; got {value!r}")
-    return int(value) if integer else float(value)
-
-
-def _is_inf(value: Any) -> bool:
-    return isinstance(value, (float, np.floating)) and math.isinf(value) and value > 0
+                 low_open: bool = False, high_open: bool = False, integer: bool = False) -> Any:
+    """``value`` as a Python int or float in the interval, else a ``ValueError`` saying which
+    (a one-off :class:`xpnet.core.constraints.Interval`: the table's own check)."""
+    return Interval(low, high, low_open, high_open, integer).check(name, value)
 
 
 class Config:
@@ -65,42 +51,31 @@ class Config:
             raise ValueError(f"activation must be a name or a list of one name per hidden layer "
                              f"({len(self.hidden)}); got {act!r}")
         for i, a in enumerate(acts):
-            if _ALIASES.get(a, a) not in HIDDEN_ACTIVATIONS:
+            if activation_name(a) not in HIDDEN_ACTIVATIONS:
                 raise ValueError(f"unknown activation {a!r}"
                                  + (f" for hidden layer {i + 1}" if not isinstance(act, str)
                                     else "")
                                  + f"; expected one of {', '.join(HIDDEN_ACTIVATIONS)} "
                                    f"(or 'logistic' for sigmoid)")
-        self.activations = [_ALIASES.get(a, a) for a in acts]
-        if est.solver not in _SOLVERS:
-            raise ValueError(f"unknown solver {est.solver!r}; expected one of "
-                             f"{', '.join(_SOLVERS)}")
-        self.solver = est.solver
-        if est.learning_rate not in SCHEDULES:
-            raise ValueError(f"unknown learning_rate {est.learning_rate!r}; expected one of "
-                             f"{', '.join(SCHEDULES)}")
-        self.schedule = est.learning_rate
-        self.alpha = check_number("alpha", est.alpha, low=0.0, high_open=True)
-        self.lr = check_number("learning_rate_init", est.learning_rate_init, low=0.0, low_open=True,
-                          high_open=True)
-        self.power_t = check_number("power_t", est.power_t, low=0.0, high_open=True)
-        self.max_iter = check_number("max_iter", est.max_iter, low=1, integer=True)
-        self.tol = check_number("tol", est.tol, low=0.0, high_open=True)
-        self.momentum = check_number("momentum", est.momentum, low=0.0, high=1.0)
-        self.beta_1 = check_number("beta_1", est.beta_1, low=0.0, high=1.0, high_open=True)
-        self.beta_2 = check_number("beta_2", est.beta_2, low=0.0, high=1.0, high_open=True)
-        self.epsilon = check_number("epsilon", est.epsilon, low=0.0, low_open=True, high_open=True)
-        n_iter_no_change = est.n_iter_no_change  # np.inf: never stop on it (scikit-learn)
-        self.n_iter_no_change = NEVER if _is_inf(n_iter_no_change) else check_number(
-            "n_iter_no_change", n_iter_no_change, low=1, integer=True)
-        self.max_fun = check_number("max_fun", getattr(est, "max_fun", 15000), low=1,
-                                    integer=True)
-        self.validation_fraction = check_number("validation_fraction", est.validation_fraction,
-                                           low=0.0, high=1.0, low_open=True, high_open=True)
-        bs = est.batch_size
-        if not (isinstance(bs, str) and bs == "auto"):
-            bs = check_number("batch_size", bs, low=1, integer=True)
-        self.batch_size = bs
+        self.activations = [activation_name(a) for a in acts]
+        # the parameters of one value: checked by the table io/ checks model files with
+        self.solver = check("solver", est.solver)
+        self.schedule = check("learning_rate", est.learning_rate)
+        self.alpha = check("alpha", est.alpha)
+        self.lr = check("learning_rate_init", est.learning_rate_init)
+        self.power_t = check("power_t", est.power_t)
+        self.max_iter = check("max_iter", est.max_iter)
+        self.tol = check("tol", est.tol)
+        self.momentum = check("momentum", est.momentum)
+        self.beta_1 = check("beta_1", est.beta_1)
+        self.beta_2 = check("beta_2", est.beta_2)
+        self.epsilon = check("epsilon", est.epsilon)
+        n_iter_no_change = check("n_iter_no_change", est.n_iter_no_change)
+        # np.inf: never stop on it (scikit-learn); the count never reaches NEVER
+        self.n_iter_no_change = NEVER if n_iter_no_change == math.inf else n_iter_no_change
+        self.max_fun = check("max_fun", getattr(est, "max_fun", 15000))
+        self.validation_fraction = check("validation_fraction", est.validation_fraction)
+        self.batch_size = check("batch_size", est.batch_size)
         try:  # None: X's, resolved by the fit (float32 X stays float32, else float64)
             dt = None if est.dtype is None else np.dtype(est.dtype).name
         except TypeError:
@@ -117,21 +92,11 @@ class Config:
         self.dropout = [check_number("dropout", r, low=0.0, high=1.0, high_open=True) for r in rates]
         if not any(self.dropout):
             self.dropout = None
-        self.clip_norm = None if est.clip_norm is None else check_number(
-            "clip_norm", est.clip_norm, low=0.0, low_open=True, high_open=True)
-        if est.init not in _INITS:
-            raise ValueError(f"unknown init {est.init!r}; expected 'glorot' (scikit-learn's: "
-                             f"uniform W and b) or 'he' (He-normal for relu layers, Glorot "
-                             f"otherwise, zero b)")
-        self.init = est.init
-        if not isinstance(est.tf32, (bool, np.bool_)):
-            raise ValueError(f"tf32 must be True or False; got {est.tf32!r}")
-        self.tf32 = bool(est.tf32)
-        graphs = getattr(est, "graphs", "auto")  # estimators pickled before the parameter
-        if not (isinstance(graphs, (bool, np.bool_)) or isinstance(graphs, str)
-                and graphs == "auto"):
-            raise ValueError(f"graphs must be 'auto', True or False; got {graphs!r}")
-        self.graphs = graphs if isinstance(graphs, str) else bool(graphs)
+        self.clip_norm = check("clip_norm", est.clip_norm)
+        self.init = check("init", est.init)
+        self.tf32 = check("tf32", est.tf32)
+        # estimators pickled before the parameter existed have none: "auto"
+        self.graphs = check("graphs", getattr(est, "graphs", "auto"))
         self.early_stopping = bool(est.early_stopping)
         self.shuffle = bool(est.shuffle)
         # verbose: scikit-learn's lines on stdout; progress_bar: tqdm bars (xpnet's own)

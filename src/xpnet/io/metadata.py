@@ -15,8 +15,9 @@ from typing import Any, Callable, Mapping, NoReturn
 
 import numpy as np
 
-from xpnet.core.activations import HIDDEN_ACTIVATIONS
-from xpnet.core.optim import SCHEDULES
+from xpnet.core.constraints import CONSTRAINTS
+from xpnet.core.registry import (ACTIVATION_ALIASES, CLASSIFIER_OUTPUTS, HIDDEN_ACTIVATIONS,
+                                 REGRESSOR_OUTPUTS, SCHEDULES)
 from xpnet.io import container as serialization
 
 __all__ = ["BIT_GENERATORS", "LATER_PARAMS", "classes_from_json", "classes_to_json", "problem",
@@ -73,9 +74,9 @@ def classes_from_json(data: Any) -> np.ndarray | None:
 # What an estimator file must say, field by field; :func:`validate` checks it on every read
 # (and :func:`write` before writing), so a loaded model is exactly what the file says or none.
 _ESTIMATORS = ("MLPClassifier", "MLPRegressor")
-_CLASSIFIER_OUTPUT = {"binary": "sigmoid", "multiclass": "softmax", "multilabel": "sigmoid"}
-_REGRESSOR_OUTPUT = {"squared_error": "identity", "poisson": "exp"}  # by params["loss"]
-_ALIASES = {"logistic": "sigmoid"}  # scikit-learn's name, allowed in params["activation"]
+_CLASSIFIER_OUTPUT = CLASSIFIER_OUTPUTS
+_REGRESSOR_OUTPUT = REGRESSOR_OUTPUTS  # by params["loss"]
+_ALIASES = ACTIVATION_ALIASES  # scikit-learn's names, allowed in params["activation"]
 _STOPS = (None, "max_iter", "converged", "interrupted", "epoch", "callback")
 _HISTORY = ("epoch", "loss", "val_loss", "val_score", "time", "learning_rate")
 _NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}  # as _json writes them
@@ -200,6 +201,25 @@ def _interval(low: float, high: float = math.inf, low_open: bool = False,
     return lambda field, v: _real(field, v, low, high, low_open, high_open)
 
 
+def _constraint(name: str) -> Callable[[str, Any], None]:
+    """The parameter's check from the estimators' constraint table (what fit accepts; JSON
+    writes n_iter_no_change=inf as "inf")."""
+    constraint = CONSTRAINTS[name]
+
+    def check(field: str, v: Any) -> None:
+        value = _NON_FINITE.get(v, v) if isinstance(v, str) else v
+        if type(v) is float and name in _INTEGERS and v.is_integer():
+            _bad(field, v, constraint.describe())  # JSON keeps 10 and 10.0 apart
+        try:
+            constraint.check(field, value)
+        except (ValueError, TypeError):
+            _bad(field, v, constraint.describe())
+    return check
+
+
+_INTEGERS = ("max_iter", "max_fun", "n_iter_no_change", "batch_size")
+
+
 def _positive(v: Any) -> bool:
     return type(v) is int and v >= 1
 
@@ -214,30 +234,29 @@ _PARAMS: dict[str, Callable[[str, Any], None]] = {
                                  or isinstance(v, list) and all(map(_positive, v))),
     "activation": _check("an activation name or a list of them", lambda v: isinstance(v, str)
                          or isinstance(v, list) and all(isinstance(a, str) for a in v)),
-    "solver": _names("sgd", "adam", "lbfgs"),
-    "alpha": _interval(0),
-    "batch_size": _check("'auto' or a positive integer", lambda v: v == "auto" or _positive(v)),
-    "learning_rate": _names(*SCHEDULES),
-    "learning_rate_init": _interval(0, low_open=True),
-    "power_t": _interval(0),
-    "max_iter": _check("a positive integer", _positive),
-    "shuffle": _flag,
+    "solver": _constraint("solver"),
+    "alpha": _constraint("alpha"),
+    "batch_size": _constraint("batch_size"),
+    "learning_rate": _constraint("learning_rate"),
+    "learning_rate_init": _constraint("learning_rate_init"),
+    "power_t": _constraint("power_t"),
+    "max_iter": _constraint("max_iter"),
+    "shuffle": _constraint("shuffle"),
     "random_state": _check("null or an integer >= 0",
                            lambda v: v is None or type(v) is int and v >= 0),
-    "tol": _interval(0),
+    "tol": _constraint("tol"),
     "verbose": _check("true, false or a level >= 0",
                       lambda v: isinstance(v, bool) or type(v) is int and v >= 0),
-    "warm_start": _flag,
-    "momentum": _interval(0, 1),
-    "nesterovs_momentum": _flag,
-    "early_stopping": _flag,
-    "validation_fraction": _interval(0, 1, True, True),
-    "beta_1": _interval(0, 1, high_open=True),
-    "beta_2": _interval(0, 1, high_open=True),
-    "epsilon": _interval(0, low_open=True),
-    "n_iter_no_change": _check("a positive integer or 'inf'",
-                               lambda v: _positive(v) or v == "inf"),
-    "max_fun": _check("a positive integer", _positive),
+    "warm_start": _constraint("warm_start"),
+    "momentum": _constraint("momentum"),
+    "nesterovs_momentum": _constraint("nesterovs_momentum"),
+    "early_stopping": _constraint("early_stopping"),
+    "validation_fraction": _constraint("validation_fraction"),
+    "beta_1": _constraint("beta_1"),
+    "beta_2": _constraint("beta_2"),
+    "epsilon": _constraint("epsilon"),
+    "n_iter_no_change": _constraint("n_iter_no_change"),
+    "max_fun": _constraint("max_fun"),
     "progress_bar": _check("true, false, 'epochs' or 'batches'",
                            lambda v: isinstance(v, bool) or v in ("epochs", "batches")),
     "backend": _check("a backend name", lambda v: isinstance(v, str) and v != ""),
@@ -246,12 +265,11 @@ _PARAMS: dict[str, Callable[[str, Any], None]] = {
     "dtype": _names(None, "float32", "float64"),  # null: X's (the model's is "dtype" below)
     "dropout": _check("a rate in [0, 1) or a list of them", lambda v: _rate(v)
                       or isinstance(v, list) and all(map(_rate, v))),
-    "clip_norm": _check("null or a finite number > 0",
-                        lambda v: v is None or _inside(v, 0, low_open=True)),
-    "tf32": _flag,
-    "init": _names("glorot", "he"),
+    "clip_norm": _constraint("clip_norm"),
+    "tf32": _constraint("tf32"),
+    "init": _constraint("init"),
     "distributed": _check("null, 'mpi' or 'nccl'", lambda v: v in (None, "mpi", "nccl")),
-    "graphs": _check("'auto', true or false", lambda v: v == "auto" or isinstance(v, bool)),
+    "graphs": _constraint("graphs"),
 }
 _ESTIMATOR_PARAMS = {
     "MLPClassifier": {**_PARAMS, "class_weight": _check(

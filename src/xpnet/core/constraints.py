@@ -2,22 +2,29 @@
 
 :class:`xpnet.estimators.params.Config` checks a fit's parameters with this table, and
 :mod:`xpnet.io.metadata` checks the parameters a model file records with the same table, so
-a value fit refuses is refused in a file too, with the same words. A constraint's ``check``
-returns the value as a plain Python value (``np.float32(0.1)`` -> ``0.1``) or raises
-``ValueError`` saying what was expected; ``describe`` is that expectation alone.
+a value fit refuses is refused in a file too, with the same words (here in ``core``, below
+both). A constraint's ``check`` returns the value as a plain Python value
+(``np.float32(0.1)`` -> ``0.1``) or raises ``ValueError`` saying what was expected;
+``describe`` is that expectation alone. NumPy's scalars are recognised without importing
+NumPy (they register as :mod:`numbers`; NumPy's bool by its type name).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from xpnet.core.registry import INITS, SCHEDULES, SOLVERS
 
 __all__ = ["CONSTRAINTS", "Either", "Flag", "Interval", "Nullable", "Options", "check"]
+
+
+def _is_bool(value: Any) -> bool:
+    """Python's or NumPy's bool (``numpy.bool_``)."""
+    return isinstance(value, bool) or type(value).__name__ in ("bool_", "bool") \
+        and type(value).__module__ == "numpy"
 
 
 @dataclass(frozen=True)
@@ -32,14 +39,18 @@ class Interval:
     integer: bool = False
     inf: bool = False
 
+    @staticmethod
+    def takes(value: Any) -> bool:
+        """Whether ``value`` is of this constraint's kind (a real number, not a bool)."""
+        return isinstance(value, numbers.Real) and not _is_bool(value)
+
     def describe(self) -> str:
         lo, hi = "(" if self.low_open else "[", ")" if self.high_open else "]"
         what = "an integer" if self.integer else "a number"
         return f"{what} in {lo}{self.low:g}, {self.high:g}{hi}" + (" or inf" if self.inf else "")
 
     def check(self, name: str, value: Any) -> Any:
-        ok = not isinstance(value, (bool, str, np.bool_)) \
-            and isinstance(value, (int, float, np.number))
+        ok = self.takes(value)
         if ok and self.inf and math.isinf(float(value)) and float(value) > 0:
             return math.inf
         if ok and self.integer:
@@ -60,11 +71,16 @@ class Options:
     names: tuple
     hint: str = ""
 
+    @staticmethod
+    def takes(value: Any) -> bool:
+        """Whether ``value`` is of this constraint's kind (a name, or None)."""
+        return isinstance(value, (str, type(None)))
+
     def describe(self) -> str:
-        return "one of " + ", ".join(repr(n) for n in self.names) + self.hint
+        return "one of " + ", ".join(str(n) for n in self.names) + self.hint
 
     def check(self, name: str, value: Any) -> Any:
-        if isinstance(value, (str, type(None))) and value in self.names:
+        if self.takes(value) and value in self.names:
             return value
         raise ValueError(f"unknown {name} {value!r}; expected {self.describe()}")
 
@@ -73,34 +89,45 @@ class Options:
 class Flag:
     """True or False (NumPy's bools too)."""
 
+    @staticmethod
+    def takes(value: Any) -> bool:
+        """Whether ``value`` is a bool (Python's or NumPy's)."""
+        return _is_bool(value)
+
     def describe(self) -> str:
         return "True or False"
 
     def check(self, name: str, value: Any) -> bool:
-        if isinstance(value, (bool, np.bool_)):
+        if self.takes(value):
             return bool(value)
         raise ValueError(f"{name} must be {self.describe()}; got {value!r}")
 
 
 @dataclass(frozen=True)
 class Either:
-    """The first of two constraints that holds."""
+    """What either of two constraints of different kinds allows; a value of one's kind gets
+    that one's error (``batch_size=0``: the interval's), unless ``description`` says it all."""
 
     first: Any
     second: Any
+    description: str = ""
 
     def describe(self) -> str:
-        return f"{self.first.describe()}, or {self.second.describe()}"
+        return self.description or f"{self.first.describe()}, or {self.second.describe()}"
+
+    def takes(self, value: Any) -> bool:
+        return self.first.takes(value) or self.second.takes(value)
 
     def check(self, name: str, value: Any) -> Any:
-        try:
-            return self.first.check(name, value)
-        except ValueError:
-            pass
-        try:
-            return self.second.check(name, value)
-        except ValueError:
-            raise ValueError(f"{name} must be {self.describe()}; got {value!r}") from None
+        for constraint in (self.first, self.second):
+            if constraint.takes(value):
+                try:
+                    return constraint.check(name, value)
+                except ValueError:
+                    if not self.description:
+                        raise
+                    break
+        raise ValueError(f"{name} must be {self.describe()}; got {value!r}")
 
 
 def Nullable(constraint: Any) -> Either:
@@ -134,6 +161,7 @@ CONSTRAINTS: dict[str, Any] = {
     "warm_start": Flag(),
     "nesterovs_momentum": Flag(),
     "early_stopping": Flag(),
+    "graphs": Either(Options(("auto",)), Flag(), "'auto', True or False"),
 }
 
 
