@@ -325,8 +325,8 @@ def test_checkpoints_of_every_bit_generator_resume(tmp_path, bit_generator):
     est.fit(X, y, checkpoint=tmp_path / "c")
     arrays, meta = modelfile.read(tmp_path / "c", training=True)
     state = modelfile.restore_training((arrays, meta), get_backend("numpy"))
-    assert state["rng"].gen.bit_generator.state["bit_generator"] == bit_generator
-    assert state["rng"].gen.random() == gen.random()  # the saved stream goes on where it was
+    assert state.rng.gen.bit_generator.state["bit_generator"] == bit_generator
+    assert state.rng.gen.random() == gen.random()  # the saved stream goes on where it was
 
 
 def test_a_bare_generator_state_of_earlier_files_still_restores(files, tmp_path):
@@ -337,8 +337,7 @@ def test_a_bare_generator_state_of_earlier_files_still_restores(files, tmp_path)
     saved = modelfile.read(files["gen"][0], training=True)
     state = modelfile.restore_training(modelfile.read(path, training=True),
                                        get_backend("numpy"))
-    assert state["rng"].state == modelfile.restore_training(saved, get_backend("numpy"))[
-        "rng"].state
+    assert state.rng.state == modelfile.restore_training(saved, get_backend("numpy")).rng.state
 
 
 # ----------------------------------------------------------------- valid files still load

@@ -91,8 +91,8 @@ def run_train(args: argparse.Namespace) -> int:
         note("train", text)
     print(f"{PROG} train: {ds.describe()}")
     if args.distributed:
-        print(f"data parallel over MPI: rank 0's share of the rows shown below (every rank "
-              f"ends with the same model)")
+        print("data parallel over MPI: rank 0's share of the rows shown below (every rank "
+              "ends with the same model)")
     layers = ",".join(map(str, args.layers))
     activation = args.activation if isinstance(args.activation, str) else ",".join(args.activation)
     held_out = ("no validation data" if validation is None else

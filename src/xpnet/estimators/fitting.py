@@ -33,7 +33,8 @@ from xpnet.training import graphs
 from xpnet.training.data import DataSource
 from xpnet.training.loop import Trainer
 from xpnet.training.network import Network
-from xpnet.training.progress import Progress, Settings, memory_estimate, out_of_memory
+from xpnet.training.progress import (Progress, Settings, TrainingState, memory_estimate,
+                                     out_of_memory)
 from xpnet.estimators.holdout import holdout_split, validation_fingerprint, train_and_validation, validation_set
 
 __all__ = ["FittingMixin"]  # for xpnet.base
@@ -153,15 +154,14 @@ class FittingMixin:
                                     incremental=incremental,
                                     split=val is None and cfg.stochastic, rng=rng)
             if comm is not None and first:  # every rank starts from rank 0's parameters
-                start = comm.bcast([to_numpy(a) for a in state["net"].theta.arrays]
+                start = comm.bcast([to_numpy(a) for a in state.net.theta.arrays]
                                    if comm.rank == 0 else None, "the initial parameters")
-                L = state["net"].L
-                state["net"].assign({l: be.asarray(start[l - 1]) for l in range(1, L + 1)},
-                                    {l: be.asarray(start[L + l - 1]) for l in range(1, L + 1)})
-        net, optimizer, schedule, progress, rng = (state["net"], state["optimizer"],
-                                                   state["schedule"], state["progress"],
-                                                   state["rng"])
-        train_idx, val_idx, best = state["train_idx"], state["val_idx"], state["best"]
+                L = state.net.L
+                state.net.assign({l: be.asarray(start[l - 1]) for l in range(1, L + 1)},
+                                 {l: be.asarray(start[L + l - 1]) for l in range(1, L + 1)})
+        net, optimizer, schedule, progress, rng = (state.net, state.optimizer, state.schedule,
+                                                   state.progress, state.rng)
+        train_idx, val_idx = state.train_idx, state.val_idx
         X_train, Y_train, X_val, Y_val = train_and_validation(be, Xd, target.Y, val,
                                                                train_idx, val_idx)
         Xd = None  # the split's rows are their own arrays: X is not kept on the device twice
@@ -225,9 +225,8 @@ class FittingMixin:
             modelfile.write(self, checkpoint, trainer=trainer, validation=fingerprint,
                             ranks=ranks)
 
-        trainer = Trainer(net, optimizer, schedule, progress, rng, settings, X_train, Y_train,
-                          X_val, Y_val, best=best, on_epoch_end=on_epoch_end,
-                          stream_rows=stream_rows, order=state.get("order"),
+        trainer = Trainer(state, settings, X_train, Y_train, X_val, Y_val,
+                          on_epoch_end=on_epoch_end, stream_rows=stream_rows,
                           sample_weight=sw_train, val_weight=sw_val,
                           callbacks=callbacks or (), owner=self, plan=plan)
         self._run(trainer, net, progress, before, cfg, ckpt=ckpt, incremental=incremental)
@@ -310,8 +309,9 @@ class FittingMixin:
 
     def _new_state(self, be: Backend, cfg: Config, target: Target, dims: list[int],
                    g: list[str], *, n: int, first: bool, incremental: bool, split: bool,
-                   rng: HostRandom | None = None) -> dict[str, Any]:
-        """A fresh or continued fit's state, keyed as ``modelfile.restore_training``'s; with
+                   rng: HostRandom | None = None) -> TrainingState:
+        """A fresh or continued fit's state (what ``modelfile.restore_training`` gives a resumed
+        one); with
         early stopping and ``split``, the internal validation split of the n rows."""
         # a new stream per call, as scikit-learn's check_random_state in every fit/partial_fit
         rng = check_random_state(self.random_state) if rng is None else rng
@@ -337,8 +337,8 @@ class FittingMixin:
             if target.kind == "binary":
                 labels = to_numpy(target.Y[:, 0])
             train_idx, val_idx = holdout_split(n, cfg.validation_fraction, rng, labels)
-        return {"net": net, "optimizer": optimizer, "schedule": schedule, "progress": progress,
-                "rng": rng, "best": None, "train_idx": train_idx, "val_idx": val_idx}
+        return TrainingState(net, optimizer, schedule, progress, rng, train_idx=train_idx,
+                             val_idx=val_idx)
 
     def _network(self, be: Backend, cfg: Config, dims: list[int], g: list[str],
                  rng: HostRandom, *, n: int, first: bool) -> Network:

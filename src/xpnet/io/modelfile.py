@@ -40,7 +40,7 @@ from xpnet.backends import Backend, BackendError, get_backend, to_numpy
 from xpnet.core.optim import LearningRateSchedule, Optimizer
 from xpnet.training.host_random import HostRandom
 from xpnet.training.network import Network
-from xpnet.training.progress import Progress
+from xpnet.training.progress import Progress, TrainingState
 
 __all__ = ["check_resumable", "device_network", "device_optimizer", "host_network",
            "host_optimizer", "load_estimator", "rank_state", "read", "restore_training",
@@ -351,9 +351,10 @@ def _host_random(saved: Mapping[str, Any]) -> HostRandom:
 
 
 def restore_training(ckpt: tuple[dict, dict], be: Backend, rank: int = 0,
-                     size: int = 1) -> dict[str, Any]:
-    """Everything a resumed fit needs, on ``be``: net, optimizer, schedule, progress, rng,
-    best (W, b) or None, and the split's row indices (or None); ``ckpt`` is what
+                     size: int = 1) -> TrainingState:
+    """Everything a resumed fit needs, on ``be`` (a :class:`TrainingState`): net, optimizer,
+    schedule, progress, rng, best (W, b) or None, the split's row indices (or None) and the
+    rows' order; ``ckpt`` is what
     ``read(path, training=True)`` returned, so every field was validated. Data parallel:
     rank ``rank``'s own RNG, order and split."""
     arrays, meta = _for_rank(ckpt, rank, size, "the checkpoint")
@@ -371,9 +372,9 @@ def restore_training(ckpt: tuple[dict, dict], be: Backend, rank: int = 0,
     if training.get("split"):
         train_idx, val_idx = arrays["split/train"], arrays["split/val"]
     order = arrays.get("order")  # the epochs' cumulative shuffle (None: files before it)
-    return {"net": net, "optimizer": optimizer, "schedule": _schedule(meta),
-            "progress": _progress(meta), "rng": rng, "best": best, "train_idx": train_idx,
-            "val_idx": val_idx, "order": None if order is None else np.asarray(order)}
+    return TrainingState(net, optimizer, _schedule(meta), _progress(meta), rng, best=best,
+                         train_idx=train_idx, val_idx=val_idx,
+                         order=None if order is None else np.asarray(order))
 
 
 def load_estimator(path: str | os.PathLike, classes: Mapping[str, type], backend: Any,

@@ -37,15 +37,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from xpnet.backends import device_context, is_out_of_memory, to_numpy
-from xpnet.core.optim import LearningRateSchedule, Optimizer
-from xpnet.errors import NON_FINITE, DeviceMemoryError, DivergenceError
+from xpnet.errors import NON_FINITE, DivergenceError
 from xpnet.training import graphs
-from xpnet.training.host_random import HostRandom
-from xpnet.training.network import Network
-from xpnet.training.progress import Progress, Settings, memory_estimate, out_of_memory
+from xpnet.training.progress import Settings, TrainingState, memory_estimate, out_of_memory
+from xpnet.training.data import DataSource
 from xpnet.training.step import Step
 from xpnet.training.step_table import StepTable
-from xpnet.training.data import DataSource
 from xpnet.training.validation import ShardedValidation, ValidationPass
 
 __all__ = ["Trainer"]
@@ -95,7 +92,9 @@ def _progress_bar(total: int, initial: int, desc: str) -> Any:
 # --------------------------------------------------------------------------- the loop
 class Trainer:
     """One call of fit / partial_fit: runs epochs over ``X``, ``Y`` (rows are examples, on
-    ``net.backend``) until max_iter, convergence, divergence or Ctrl-C.
+    ``state.net.backend``) from ``state`` (network, optimizer, schedule, progress, random
+    stream, best weights, row order: a :class:`TrainingState`) until max_iter, convergence,
+    divergence or Ctrl-C.
 
     ``X_val``, ``Y_val`` (``validation_data`` or the early-stopping split) are scored after
     every epoch, inside the epoch's one host read; with early stopping the best W, b are kept
@@ -103,24 +102,23 @@ class Trainer:
     the curves keep one entry per epoch, as ``loss_curve``. ``on_epoch_end(trainer, last)``
     runs after each epoch's bookkeeping (the estimator writes checkpoints there); ``last`` is
     True for the fit's final epoch. ``sample_weight`` / ``val_weight``: host (n,) weights of
-    the training and validation rows (scikit-learn's semantics), or None. ``stream_rows``: X is a host NumPy array bigger than the
-    device and goes up ``stream_rows`` rows (whole batches) at a time, with the same batches
-    as on the device (:mod:`xpnet.training.streaming`).
+    the training and validation rows (scikit-learn's semantics), or None. ``stream_rows``: X
+    is a host NumPy array bigger than the device and goes up ``stream_rows`` rows (whole
+    batches) at a time, with the same batches as on the device (:mod:`xpnet.training.data`).
     """
 
-    def __init__(self, net: Network, optimizer: Optimizer, schedule: LearningRateSchedule,
-                 progress: Progress, rng: HostRandom, settings: Settings, X: Any,
-                 Y: Any, X_val: Any = None, Y_val: Any = None,
-                 best: tuple[dict, dict] | None = None,
+    def __init__(self, state: TrainingState, settings: Settings, X: Any, Y: Any,
+                 X_val: Any = None, Y_val: Any = None,
                  on_epoch_end: Callable[["Trainer", bool], None] | None = None,
-                 stream_rows: int | None = None, order: np.ndarray | None = None,
-                 sample_weight: np.ndarray | None = None,
+                 stream_rows: int | None = None, sample_weight: np.ndarray | None = None,
                  val_weight: np.ndarray | None = None, callbacks: Sequence[Any] = (),
                  owner: Any = None, plan: Any = None) -> None:
-        self.net, self.optimizer, self.schedule = net, optimizer, schedule
-        self.progress, self.rng, self.settings = progress, rng, settings
+        net = state.net
+        self.net, self.optimizer, self.schedule = net, state.optimizer, state.schedule
+        self.progress, self.rng, self.settings = state.progress, state.rng, settings
         self.X, self.Y, self.X_val, self.Y_val = X, Y, X_val, Y_val
-        self.best = best
+        self.best = state.best
+        order = state.order
         self.on_epoch_end = on_epoch_end
         self.callbacks, self.owner = list(callbacks), owner  # owner: what callbacks are given
         self.plan = plan  # data parallel (xpnet.training.distributed.Plan), or None

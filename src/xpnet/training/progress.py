@@ -1,5 +1,5 @@
-"""A fit's bookkeeping (the curves scikit-learn reports, the loop's fixed settings) and what
-the loop says when the device runs out of memory."""
+"""A fit's bookkeeping (the curves scikit-learn reports, the loop's fixed settings, the typed
+state a fit continues from) and what the loop says when the device runs out of memory."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from xpnet.backends import Backend
 from xpnet.errors import DeviceMemoryError
 
-__all__ = ["Progress", "Settings", "memory_estimate", "out_of_memory"]
+__all__ = ["Progress", "Settings", "TrainingState", "memory_estimate", "out_of_memory"]
 
 
 @dataclass
@@ -70,3 +70,25 @@ def out_of_memory(exc: BaseException, what: str, backend: Backend, batch_size: i
         f"{_human(needed)} for the data, parameters, optimizer state and one batch's "
         f"activations. Use a smaller batch_size or smaller layers, dtype='float32', or a "
         f"device with more memory. ({type(exc).__name__}: {str(exc)[:200]})")
+
+
+@dataclass
+class TrainingState:
+    """Everything one fit continues from: fresh (the estimator builds it), continued (the
+    fitted estimator's), or resumed (:func:`xpnet.io.modelfile.restore_training` reads it
+    from a checkpoint; :func:`xpnet.io.modelfile.write` writes it).
+
+    ``best``: early stopping's best (W, b) so far; ``train_idx``/``val_idx``: the internal
+    validation split's rows (None without one); ``order``: the rows' order after the last
+    shuffle (scikit-learn's sample_idx; None: 0..n-1).
+    """
+
+    net: Any
+    optimizer: Any
+    schedule: Any
+    progress: Progress
+    rng: Any
+    best: tuple[dict, dict] | None = None
+    train_idx: Any = None
+    val_idx: Any = None
+    order: Any = None
