@@ -156,21 +156,28 @@ CONFIGS = {
 }
 
 
-def _fit(name: str):
-    """Fit CONFIGS[name] for EPOCHS epochs under the recorder: (estimator, recorder, uploads,
-    epoch marks)."""
+def configured(name: str, **params):
+    """(estimator, X, y, fit keywords) of CONFIGS[name] on torch, float64, EPOCHS epochs of
+    72 rows in batches of 16 (``params``: more estimator parameters)."""
     cfg = dict(CONFIGS[name])
     fit_kw = cfg.pop("fit", {})
     kind = cfg.pop("kind", "classification")
     X, y = _data(kind)
     cls = xpnet.MLPRegressor if kind == "regression" else xpnet.MLPClassifier
     est = cls(hidden_layer_sizes=(6, 5), batch_size=16, max_iter=EPOCHS, random_state=0,
-              backend="torch", dtype="float64", **cfg)
+              backend="torch", dtype="float64", **cfg, **params)
     kw = {}
     if fit_kw.get("sample_weight"):
         kw["sample_weight"] = np.random.default_rng(1).uniform(0.1, 2.0, len(X))
     if fit_kw.get("validation_data"):
         kw["validation_data"] = (X[:20], y[:20])
+    return est, X, y, kw
+
+
+def _fit(name: str):
+    """Fit CONFIGS[name] for EPOCHS epochs under the recorder: (estimator, recorder, uploads,
+    epoch marks)."""
+    est, X, y, kw = configured(name)
     rec, uploads = Recorder(), []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter

@@ -29,7 +29,7 @@ from xpnet.training import graphs  # noqa: E402
 from xpnet.training.step_table import StepTable  # noqa: E402
 
 from test_capture_contract import (ALLOCATIONS, CONFIGS, EPOCHS, Recorder,  # noqa: E402
-                                   _data, recording)
+                                   _data, configured, recording)
 
 
 # --------------------------------------------------------------------------- the decision
@@ -119,18 +119,7 @@ def _fit(name: str, graphs_on: bool):
     """CONFIGS[name] fitted for EPOCHS epochs under the recorder, eagerly or with the capture
     emulated: (estimator, per-epoch calls with the refills' taken out, refills per epoch,
     the driver's captures and replays)."""
-    cfg = dict(CONFIGS[name])
-    fit_kw = cfg.pop("fit", {})
-    kind = cfg.pop("kind", "classification")
-    X, y = _data(kind)
-    cls = xpnet.MLPRegressor if kind == "regression" else xpnet.MLPClassifier
-    est = cls(hidden_layer_sizes=(6, 5), batch_size=16, max_iter=EPOCHS, random_state=0,
-              backend="torch", dtype="float64", graphs=graphs_on, **cfg)
-    kw = {}
-    if fit_kw.get("sample_weight"):
-        kw["sample_weight"] = np.random.default_rng(1).uniform(0.1, 2.0, len(X))
-    if fit_kw.get("validation_data"):
-        kw["validation_data"] = (X[:20], y[:20])
+    est, X, y, kw = configured(name, graphs=graphs_on)
     rec, uploads, refills, seen = Recorder(), [], [], {}
     real_release = graphs.release
 
