@@ -6,7 +6,7 @@ Rows (float32; xpnet's "ms per step" is a fit's epoch time / steps, min over the
 the capture; every candidate fits the same synthetic data from the same seed):
 
 * 784-256-256-10 @128: SGD, Adam, SGD + dropout 0.2, SGD + clip_norm 1.0, for xpnet torch
-  CUDA and CuPy (fused kernels, XPNET_CUPY_KERNELS=1), each eager (graphs=False) and
+  CUDA and CuPy (fused kernels, kernels="fused"), each eager (graphs=False) and
   captured (graphs=True); a hand-written PyTorch step, eager and as a CUDA graph (the
   reference to beat: its static batch refreshed by copy_ each step, Adam(capturable=True)).
 * launches per step and GPU-busy for one epoch (CUPTI through torch.profiler:
@@ -31,7 +31,6 @@ import time
 import traceback
 import warnings
 
-os.environ.setdefault("XPNET_CUPY_KERNELS", "1")  # CuPy's fused kernels (before xpnet loads)
 
 import numpy as np  # noqa: E402
 
@@ -74,12 +73,17 @@ def xpnet_fit(place, dims, batch, steps, epochs, graphs_on, tf32=False, **params
     est = xpnet.MLPClassifier(hidden_layer_sizes=dims[1:-1], batch_size=batch, max_iter=epochs,
                               random_state=0, backend=place[0], device=place[1], tol=0.0,
                               n_iter_no_change=10 ** 6, learning_rate_init=1e-3, tf32=tf32,
-                              graphs=graphs_on, **params)
+                              graphs=graphs_on, kernels=_kernels(place), **params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est.fit(Xd, y)
     times = [h["time"] for h in est.history_][2:]  # epoch 1 warms up, epoch 2 captures
     return 1e3 * min(times) / steps, est, Xd, y
+
+
+def _kernels(place) -> str:
+    """CuPy's fused kernels (the eager rows' best), each backend's own elsewhere."""
+    return "fused" if place[0] == "cupy" else "auto"
 
 
 def profile_epoch(place, dims, batch, steps, graphs_on, **params):
@@ -93,7 +97,8 @@ def profile_epoch(place, dims, batch, steps, graphs_on, **params):
     X, y = data(batch * steps, dims[0], dims[-1])
     Xd = be.asarray(X)
     est = xpnet.MLPClassifier(hidden_layer_sizes=dims[1:-1], batch_size=batch, random_state=0,
-                              backend=place[0], device=place[1], graphs=graphs_on, **params)
+                              backend=place[0], device=place[1], graphs=graphs_on,
+                              kernels=_kernels(place), **params)
     classes = list(range(dims[-1]))
     for _ in range(2):
         est.partial_fit(Xd, y, classes=classes)

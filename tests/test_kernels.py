@@ -50,7 +50,7 @@ def test_the_torch_and_numpy_kernels_override_the_hot_path():
 
 def kernels_under_test(backend) -> list:
     """The backend's kernels, and on CuPy also the fused CUDA kernels (off by default until
-    verified on a GPU, so checked here whatever XPNET_CUPY_KERNELS says)."""
+    verified on a GPU, so checked here whatever the default is)."""
     found = [backend.kernels]
     if backend.name == "cupy":
         from xpnet.backends.cupy_kernels import CupyKernels
@@ -321,3 +321,36 @@ def test_weight_grads_write_into_the_given_outputs(backend, dtype, layout):
         assert got_dW is dW and got_db is db, type(K).__name__
         _compare(dW, want_dW, dtype, f"{type(K).__name__}.weight_grads dW ({layout})")
         _compare(db, want_db, dtype, f"{type(K).__name__}.weight_grads db")
+
+
+def test_kernels_parameter_chooses_the_steps_kernels():
+    """kernels="portable" trains with the reference kernels, to the backend's own results
+    (float64, 1e-10); "fused" is refused where the backend has none, before the estimator
+    changes, naming what to use."""
+    import warnings
+
+    from xpnet.training.step import step_kernels
+
+    be = xpnet.get_backend("numpy")
+    assert step_kernels(be, "auto") is be.kernels
+    assert type(step_kernels(be, "portable")) is Kernels
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 5))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 0.5)
+    fitted = {}
+    for choice in ("auto", "portable"):
+        est = xpnet.MLPClassifier(hidden_layer_sizes=(7,), max_iter=5, batch_size=16,
+                                  random_state=0, backend="numpy", dtype="float64",
+                                  alpha=0.01, kernels=choice)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fitted[choice] = est.fit(X, y)
+    for a, b in zip(fitted["auto"].coefs_, fitted["portable"].coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    est = xpnet.MLPClassifier(hidden_layer_sizes=(7,), max_iter=5, backend="numpy",
+                              kernels="fused")
+    with pytest.raises(ValueError, match="kernels='fused': numpy has no fused kernels"):
+        est.fit(X, y)
+    assert not hasattr(est, "coefs_")
+    with pytest.raises(ValueError, match="unknown kernels 'fast'; expected one of auto"):
+        xpnet.MLPClassifier(kernels="fast").fit(X, y)

@@ -220,6 +220,11 @@ class Backend:
 
         return Kernels()
 
+    def fused_kernels(self) -> Any:
+        """Kernels this backend has that are not its default yet (CuPy's fused CUDA kernels,
+        until verified on a GPU), for ``kernels="fused"``; None where there are none."""
+        return None
+
 
 def cuda_labels(count: int, gpu_name: Callable[[int], str], describe: bool,
                 found: list[str]) -> list[str]:

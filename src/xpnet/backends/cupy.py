@@ -13,10 +13,9 @@ import numpy as np
 from xpnet.backends.base import Backend, cuda_labels, instance_of, to_host
 from xpnet.errors import BackendError
 
-__all__ = ["KERNELS_ENV", "CupyBackend"]
+__all__ = ["CupyBackend"]
 
 #: "1" switches the CuPy backend to its fused kernels (off until verified on a GPU).
-KERNELS_ENV = "XPNET_CUPY_KERNELS"
 
 _INSTALL = "pip install 'xpnet[cuda12]' or 'xpnet[cuda13]'"
 
@@ -221,12 +220,10 @@ class CupyBackend(Backend):
 
         return cupy.cuda.Device(self.device)
 
-    def make_kernels(self) -> Any:
-        """The fused CUDA kernels (:class:`xpnet.backends.cupy_kernels.CupyKernels`) when the
-        environment sets ``XPNET_CUPY_KERNELS=1``; the portable kernels otherwise (the fused
-        ones have not yet been verified on a GPU)."""
-        if os.environ.get(KERNELS_ENV, "0") == "1":
-            from xpnet.backends.cupy_kernels import CupyKernels
+    def fused_kernels(self) -> Any:
+        """The fused CUDA kernels (:class:`xpnet.backends.cupy_kernels.CupyKernels`), chosen
+        with ``kernels="fused"``; the default stays the portable kernels until a GPU run has
+        verified them."""
+        from xpnet.backends.cupy_kernels import CupyKernels
 
-            return CupyKernels()
-        return super().make_kernels()
+        return CupyKernels()

@@ -22,9 +22,9 @@ allocates its result and, given ``out=``, copies into it, on every call; CuPy 14
 path in front of it. Five products a step on a small net made the fused step slower than the
 portable one, which uses ``@``.
 
-The bodies are in :mod:`xpnet.backends.cupy_sources`. They are switched on by the environment
-variable ``XPNET_CUPY_KERNELS=1`` until a GPU run has verified them; the CuPy backend runs the
-portable kernels otherwise.
+The bodies are in :mod:`xpnet.backends.cupy_sources`. An estimator runs them with
+``kernels="fused"`` (``CupyBackend.fused_kernels``) until a GPU run has verified them; the CuPy
+backend's default is the portable kernels.
 """
 
 from __future__ import annotations

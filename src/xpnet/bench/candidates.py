@@ -72,7 +72,8 @@ def _xpnet_step(cand, cfg, X, y, lr, seed):
 
     be = _xpnet_backend(cand)
     xp = be.xp
-    K = Kernels() if cand.backend == "numpy-portable" else be.kernels  # the reference kernels
+    K = (Kernels() if cand.backend == "numpy-portable"  # the reference kernels
+         else be.fused_kernels() if cand.fused else be.kernels)
     ws = K.workspace()
     W, b = initialize_parameters(cfg.dims, rng=seed, dtype="float32", backend=be)
     g = _activations(cfg.dims)
@@ -129,7 +130,8 @@ def _xpnet_fit(cand, cfg, X, y, lr, seed):
                         alpha=0.0, batch_size=cfg.batch, learning_rate="constant",
                         learning_rate_init=lr, momentum=0.0, nesterovs_momentum=False,
                         shuffle=True, random_state=seed, max_iter=1, tol=0.0,
-                        warm_start=True, backend=cand.backend, dtype="float32")
+                        warm_start=True, backend=cand.backend, dtype="float32",
+                        kernels="fused" if cand.fused else "auto")
 
     def epoch():
         with warnings.catch_warnings():

@@ -61,7 +61,7 @@ QUICK_CONFIGS = (parse_config("784-256-256-10@128", n_batches=64),
 class Candidate:
     """One row of the table: ``kind`` is step (xpnet), eager (PyTorch), sklearn, floor or fit;
     ``backend`` the library; ``device`` 'cpu' or 'cuda'; ``tf32`` lets float32 products use TF32;
-    ``fused``: CuPy's fused CUDA kernels (XPNET_CUPY_KERNELS=1 in the worker)."""
+    ``fused``: CuPy's fused CUDA kernels (``kernels="fused"``, ``Backend.fused_kernels``)."""
 
     name: str
     kind: str

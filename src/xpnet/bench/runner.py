@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from xpnet.backends.cupy import KERNELS_ENV as CUPY_KERNELS_ENV
 from xpnet.bench.config import (CANDIDATES, CPU_CONFIGS, GPU_CONFIGS, QUICK_CONFIGS, Candidate,
                                 Config, parse_config)
 from xpnet.bench.report import check_targets, format_table, merge_runs, plot, summarize_targets
@@ -122,9 +121,6 @@ def _worker_env(cand: Candidate, threads: int | None) -> dict[str, str]:
     env.pop("CUPY_TF32", None)
     if cand.tf32 and cand.backend == "cupy":
         env["CUPY_TF32"] = "1"
-    env.pop(CUPY_KERNELS_ENV, None)
-    if cand.fused:
-        env[CUPY_KERNELS_ENV] = "1"
     return env
 
 

@@ -162,6 +162,9 @@ CONSTRAINTS: dict[str, Any] = {
     "nesterovs_momentum": Flag(),
     "early_stopping": Flag(),
     "graphs": Either(Options(("auto",)), Flag(), "'auto', True or False"),
+    "kernels": Options(("auto", "portable", "fused"),
+                       " ('auto': the backend's own; 'portable': the reference kernels; "
+                       "'fused': CuPy's fused CUDA kernels)"),
 }
 
 

@@ -32,6 +32,7 @@ from xpnet.training.lbfgs import convergence_message, minimize_lbfgs
 from xpnet.training import graphs
 from xpnet.training.data import DataSource
 from xpnet.training.loop import Trainer
+from xpnet.training.step import step_kernels
 from xpnet.training.network import Network
 from xpnet.training.progress import (Progress, Settings, TrainingState, memory_estimate,
                                      out_of_memory)
@@ -189,6 +190,7 @@ class FittingMixin:
                 int(X_train.shape[1]) * cfg.itemsize, batch_size, budget)
         graphs.decide(cfg.graphs, be, data_kind=DataSource(X_train, be, stream_rows).kind,
                       distributed=comm is not None)  # graphs=True that cannot capture: raises
+        step_kernels(be, cfg.kernels)  # kernels="fused" where there are none: raises
         # 3. from here on the estimator changes (kept to restore if memory runs out at once)
         before = self.__dict__.copy()
         self._net, self._optimizer, self._schedule, self._progress = (net, optimizer, schedule,
@@ -211,7 +213,7 @@ class FittingMixin:
                             kind=target.kind,
                             loss_scale=(1.0 / n_outputs if target.out_activation == "identity"
                                         else 1.0),
-                            name=name, graphs=cfg.graphs)
+                            name=name, graphs=cfg.graphs, kernels=cfg.kernels)
 
         def on_epoch_end(trainer: Trainer, last: bool) -> None:
             if checkpoint is None or not (progress.n_iter % every == 0 or last):

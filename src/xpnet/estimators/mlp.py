@@ -49,7 +49,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     graphs, :mod:`xpnet.training.graphs`): True captures each epoch's full batches once and
     replays them (torch on CUDA; CuPy with nvmath-python), bit for bit the eager results,
     and raises where it cannot; False runs eagerly; "auto" (the default) runs eagerly until
-    CUDA graphs are verified on a GPU. ``verbose`` says which and why.
+    CUDA graphs are verified on a GPU. ``verbose`` says which and why. ``kernels``: which
+    kernels the training step runs, "auto" (the backend's own), "portable" (the reference
+    kernels of :mod:`xpnet.core.kernels`) or "fused" (CuPy's fused CUDA kernels, off by
+    default until verified on a GPU; refused on the other backends).
     """
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: Any = "relu", *,
@@ -64,7 +67,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  backend: str = "auto", device: Any = None, dtype: str | None = None,
                  dropout: Any = 0.0, clip_norm: float | None = None, tf32: bool = False,
                  init: str = "glorot", distributed: Any = None, class_weight: Any = None,
-                 progress_bar: Any = False, graphs: Any = "auto") -> None:
+                 progress_bar: Any = False, graphs: Any = "auto",
+                 kernels: str = "auto") -> None:
         self._store(locals())
 
     def _target(self, y: Any, n: int, be: Backend, cfg: Config, first: bool,
@@ -197,7 +201,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  backend: str = "auto", device: Any = None, dtype: str | None = None,
                  dropout: Any = 0.0, clip_norm: float | None = None, tf32: bool = False,
                  init: str = "glorot", distributed: Any = None,
-                 progress_bar: Any = False, graphs: Any = "auto") -> None:
+                 progress_bar: Any = False, graphs: Any = "auto",
+                 kernels: str = "auto") -> None:
         self._store(locals())
 
     def _target(self, y: Any, n: int, be: Backend, cfg: Config, first: bool,

@@ -97,6 +97,7 @@ class Config:
         self.tf32 = check("tf32", est.tf32)
         # estimators pickled before the parameter existed have none: "auto"
         self.graphs = check("graphs", getattr(est, "graphs", "auto"))
+        self.kernels = check("kernels", getattr(est, "kernels", "auto"))
         self.early_stopping = bool(est.early_stopping)
         self.shuffle = bool(est.shuffle)
         # verbose: scikit-learn's lines on stdout; progress_bar: tqdm bars (xpnet's own)

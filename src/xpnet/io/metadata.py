@@ -28,7 +28,7 @@ __all__ = ["BIT_GENERATORS", "LATER_PARAMS", "classes_from_json", "classes_to_js
 #: (Every file records its ``dtype``: those written when "float32" was the default keep it.)
 LATER_PARAMS = {"tf32": False, "init": "he", "distributed": None, "class_weight": None,
                 "loss": "squared_error", "max_fun": 15000, "progress_bar": False,
-                "graphs": "auto"}
+                "graphs": "auto", "kernels": "auto"}
 
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
@@ -270,6 +270,7 @@ _PARAMS: dict[str, Callable[[str, Any], None]] = {
     "init": _constraint("init"),
     "distributed": _check("null, 'mpi' or 'nccl'", lambda v: v in (None, "mpi", "nccl")),
     "graphs": _constraint("graphs"),
+    "kernels": _constraint("kernels"),
 }
 _ESTIMATOR_PARAMS = {
     "MLPClassifier": {**_PARAMS, "class_weight": _check(

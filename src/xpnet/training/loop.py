@@ -41,7 +41,7 @@ from xpnet.errors import NON_FINITE, DivergenceError
 from xpnet.training import graphs
 from xpnet.training.progress import Settings, TrainingState, memory_estimate, out_of_memory
 from xpnet.training.data import DataSource
-from xpnet.training.step import Step
+from xpnet.training.step import Step, step_kernels
 from xpnet.training.step_table import StepTable
 from xpnet.training.validation import ShardedValidation, ValidationPass
 
@@ -272,7 +272,9 @@ class Trainer:
         on, self.graphs_reason = graphs.decide(s.graphs, net.backend, data_kind=self.data.kind,
                                                distributed=self.plan is not None)
         self._graphs = graphs.driver_for(net) if on else None
-        self.step = (Step(net, self.optimizer, s, self.plan) if self._graphs is None
+        kernels = step_kernels(net.backend, s.kernels)
+        self.step = (Step(net, self.optimizer, s, self.plan, kernels=kernels)
+                     if self._graphs is None
                      else self._graphs.step(net, self.optimizer, s))
         if s.verbose and (on or s.graphs is True or graphs.graph_support(net.backend)[0]):
             print(f"CUDA graphs: {'on' if on else 'off'} ({self.graphs_reason})", flush=True)

@@ -43,6 +43,7 @@ class Settings:
                                          # as a mean over the outputs, scikit-learn's)
     name: str = "MLP"                    # for messages
     graphs: Any = "auto"                 # CUDA graphs: "auto", True, False (training/graphs.py)
+    kernels: str = "auto"                # the step's kernels: "auto", "portable", "fused"
 
 
 def memory_estimate(dims: list[int], batch_size: int, itemsize: int, solver: str) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from xpnet.core.kernels import Kernels
 from xpnet.core.params import ParamBuffer
 from xpnet.core.step import train_step
 from xpnet.training.distributed import EXTRA_SLOTS
@@ -24,7 +25,22 @@ from xpnet.training.network import Network
 from xpnet.training.progress import Settings
 from xpnet.training.step_table import StepTable
 
-__all__ = ["Step"]
+__all__ = ["Step", "step_kernels"]
+
+
+def step_kernels(backend: Any, choice: str) -> Any:
+    """The kernels a fit's step runs for ``kernels=choice``: "auto" the backend's own,
+    "portable" the reference kernels, "fused" the backend's fused ones (CuPy's)."""
+    if choice == "auto":
+        return backend.kernels
+    if choice == "portable":
+        return Kernels()
+    fused = backend.fused_kernels()
+    if fused is None:
+        raise ValueError(f"kernels='fused': {backend.name} has no fused kernels apart from its "
+                         f"own (only cupy's fused CUDA kernels are chosen this way); use "
+                         f"kernels='auto'")
+    return fused
 
 
 class Step:
