@@ -354,3 +354,29 @@ def test_kernels_parameter_chooses_the_steps_kernels():
     assert not hasattr(est, "coefs_")
     with pytest.raises(ValueError, match="unknown kernels 'fast'; expected one of auto"):
         xpnet.MLPClassifier(kernels="fast").fit(X, y)
+
+
+def test_the_chosen_kernels_run_the_whole_step_update_included():
+    """kernels="portable" on torch: no torch fast path anywhere in the step — neither the
+    layer kernels (addmm) nor the optimizer's registered update (addcmul_); "auto" runs both."""
+    import warnings
+
+    if not xpnet.available_backends()["torch"][0]:
+        pytest.skip("torch is not installed")
+    from test_capture_contract import Recorder, recording
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 4))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
+    seen = {}
+    for choice in ("auto", "portable"):
+        est = xpnet.MLPClassifier(hidden_layer_sizes=(5,), max_iter=2, batch_size=16,
+                                  solver="sgd", momentum=0.0, random_state=0, backend="torch",
+                                  dtype="float64", kernels=choice)
+        rec = Recorder()
+        with warnings.catch_warnings(), recording(rec, []):
+            warnings.simplefilter("ignore")
+            est.fit(X, y)
+        seen[choice] = {c[0] for c in rec.calls}
+    assert {"aten.addmm.out", "aten.addcmul_.default"} <= seen["auto"]
+    assert not {"aten.addmm.out", "aten.addmm.default", "aten.addcmul_.default"} & seen["portable"]

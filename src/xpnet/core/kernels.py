@@ -3,10 +3,10 @@
 The loops over l (:mod:`xpnet.core.forward`, :mod:`xpnet.core.backward`, :mod:`xpnet.core.step`)
 and the gradient transforms (:mod:`xpnet.core.transforms`) call these methods and nothing else
 that touches arrays; the optimizers' updates live with each optimizer (:mod:`xpnet.core.optim`),
-where a backend registers its fast paths. A backend may subclass :class:`Kernels` and override any method with a faster
-equivalent (fused operations, ``out=`` buffers, its own memory layout), but it never changes
-the algebra: ``tests/test_kernels.py`` finds every override and compares it with this
-reference (float64 1e-12, float32 1e-5).
+where a backend registers its fast paths. A backend may subclass :class:`Kernels` and override
+any method with a faster equivalent (fused operations, ``out=`` buffers, its own memory
+layout), but it never changes the algebra: ``tests/test_kernels.py`` finds every override and
+compares it with this reference (float64 1e-12, float32 1e-5).
 
 Conventions
 -----------

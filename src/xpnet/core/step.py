@@ -48,7 +48,8 @@ def train_step(X: Any, Y: Any, params: ParamBuffer, grads: ParamBuffer, g: Seque
                optimizer: Any, *, xp: Any, kernels: Kernels, scalars: Sequence[Any],
                ws: Any = None, l2: float = 0.0, clip_norm: float | None = None,
                **objective: Any) -> Any:
-    """S = m J_B and one update: :func:`value_and_grad`, clipping, ``optimizer.update``.
+    """S = m J_B and one update: :func:`value_and_grad`, clipping, ``optimizer.update`` (all
+    through ``kernels``, the update's fast path included).
 
     ``scalars``: the optimizer's numbers for this step (a row of its ``step_scalars``, as
     Python floats or 0-d device arrays); ``objective``: the rest of :func:`value_and_grad`'s
@@ -59,5 +60,5 @@ def train_step(X: Any, Y: Any, params: ParamBuffer, grads: ParamBuffer, g: Seque
                        **objective)
     if clip_norm is not None:
         clip_gradients(grads, clip_norm, xp=xp, kernels=kernels)
-    optimizer.update(params, grads, scalars)
+    optimizer.update(params, grads, scalars, kernels=kernels)
     return S

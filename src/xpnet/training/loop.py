@@ -157,7 +157,7 @@ class Trainer:
         """
         net, xp, s = self.net, self.net.backend.xp, self.settings
         step = self.step
-        K, ws = net.kernels, step.ws
+        K, ws = step.kernels, step.ws  # the step's kernels gather into the step's workspace
         Y, n, bs = self.Y, self.n, s.batch_size
         host_order = None
         if s.shuffle:
@@ -209,7 +209,7 @@ class Trainer:
         """The epoch through :class:`xpnet.training.graphs.EpochGraph` (same calls, same
         results; Ctrl-C is seen after the full batches)."""
         s = self.settings
-        bar = self._batch_bar(len(spans)) if s.verbose >= 2 else None
+        bar = self._batch_bar(len(spans)) if s.bars >= 2 else None
         total, done = self._graphs.epoch(
             spans, table, X=self.X, Y=self.Y, batch_size=s.batch_size,
             weighted=self.sample_weight is not None, stop=lambda: self._interrupt.raised,

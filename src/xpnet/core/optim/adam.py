@@ -72,12 +72,12 @@ class Adam(Optimizer):
                 or int(t) < 0:
             raise ValueError(f"adam state 't' must be a step count >= 0; got {t!r}")
         n = len(self._shapes)
-        return {"beta_1": checked_float("beta_1", state.get("beta_1", self.beta_1), low=0.0, high=1.0,
-                                 high_open=True),
-                "beta_2": checked_float("beta_2", state.get("beta_2", self.beta_2), low=0.0, high=1.0,
-                                 high_open=True),
+        return {"beta_1": checked_float("beta_1", state.get("beta_1", self.beta_1), low=0.0,
+                                        high=1.0, high_open=True),
+                "beta_2": checked_float("beta_2", state.get("beta_2", self.beta_2), low=0.0,
+                                        high=1.0, high_open=True),
                 "epsilon": checked_float("epsilon", state.get("epsilon", self.epsilon), low=0.0,
-                                  low_open=True, high_open=True),
+                                         low_open=True, high_open=True),
                 "t": int(t), "_ms": self._load_arrays(state, "ms", n),
                 "_vs": self._load_arrays(state, "vs", n)}
 
@@ -90,11 +90,13 @@ class Adam(Optimizer):
         """t := t + steps (once per step, never once per layer)."""
         self.t += steps
 
-    def update(self, params: Any, grads: Any, scalars: Sequence[Any]) -> None:
+    def update(self, params: Any, grads: Any, scalars: Sequence[Any],
+               kernels: Any = None) -> None:
         """m, v and p updated in place; ``scalars`` = [lr_t] of this step."""
         (lr_t,) = scalars
+        K = self._kernels if kernels is None else kernels
         ps, gs = self._segments(params, grads)
-        update_function("adam", self._kernels, adam_update)(
+        update_function("adam", K, adam_update)(
             ps, gs, self._state_segments(self._ms, params),
             self._state_segments(self._vs, params), lr_t, self.beta_1, self.beta_2,
-            self.epsilon, xp=self._xp, kernels=self._kernels)
+            self.epsilon, xp=self._xp, kernels=K)

@@ -52,7 +52,7 @@ def update_function(name: str, kernels: Kernels, portable: Callable[..., None]
 
 
 def checked_float(name: str, value: Any, *, low: float, high: float = math.inf,
-           low_open: bool = False, high_open: bool = False) -> float:
+                  low_open: bool = False, high_open: bool = False) -> float:
     """``value`` as a Python float in the given interval, else a ``ValueError`` saying which."""
     if isinstance(value, (bool, str)) or not hasattr(value, "__float__"):
         raise TypeError(f"{name} must be a real number; got {value!r}")
@@ -197,7 +197,8 @@ class Optimizer:
         missing = [k for k in ("learning_rate", "learning_rate_init") if k not in state]
         if missing:
             raise ValueError(f"{self.name} state lacks {', '.join(missing)}")
-        lr = checked_float("learning_rate", state["learning_rate"], low=0.0, low_open=True, high_open=True)
+        lr = checked_float("learning_rate", state["learning_rate"], low=0.0, low_open=True,
+                           high_open=True)
         lr_init = checked_float("learning_rate_init", state["learning_rate_init"], low=0.0,
                          low_open=True, high_open=True)
         updates = self._check_state(state)
@@ -218,9 +219,12 @@ class Optimizer:
     def advance(self, steps: int) -> None:
         """Count ``steps`` steps as done (Adam's t)."""
 
-    def update(self, params: Any, grads: Any, scalars: Sequence[Any]) -> None:
+    def update(self, params: Any, grads: Any, scalars: Sequence[Any],
+               kernels: Kernels | None = None) -> None:
         """One update of every parameter from its gradient, in place, with this step's
-        ``scalars`` (a row of :meth:`step_scalars`: floats, or 0-d arrays on the device)."""
+        ``scalars`` (a row of :meth:`step_scalars`: floats, or 0-d arrays on the device);
+        ``kernels``: whose fast path runs it (default the optimizer's; a training step
+        passes its own, so ``kernels="fused"`` covers the update too)."""
         raise NotImplementedError  # pragma: no cover
 
     def step(self, params: Sequence[Any] | ParamBuffer, grads: Sequence[Any] | ParamBuffer

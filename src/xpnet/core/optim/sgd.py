@@ -62,7 +62,8 @@ class SGD(Optimizer):
         return {**super()._scalars(), "momentum": self.momentum, "nesterov": self.nesterov}
 
     def _check_state(self, state: dict[str, Any]) -> dict[str, Any]:
-        momentum = checked_float("momentum", state.get("momentum", self.momentum), low=0.0, high=1.0)
+        momentum = checked_float("momentum", state.get("momentum", self.momentum), low=0.0,
+                                 high=1.0)
         nesterov = bool(state.get("nesterov", self.nesterov))
         velocities = self._load_arrays(state, "velocities",
                                        len(self._shapes) if momentum > 0 else 0)
@@ -72,15 +73,15 @@ class SGD(Optimizer):
         """[lr] for each step (a schedule changes lr between epochs only)."""
         return [[self._lr]] * steps
 
-    def update(self, params: Any, grads: Any, scalars: Sequence[Any]) -> None:
+    def update(self, params: Any, grads: Any, scalars: Sequence[Any],
+               kernels: Any = None) -> None:
         """p := p - lr g (or the momentum / Nesterov rule), in place; ``scalars`` = [lr]."""
         (lr,) = scalars
+        K = self._kernels if kernels is None else kernels
         ps, gs = self._segments(params, grads)
         if self._velocities is None:
-            update_function("sgd", self._kernels, sgd_update)(ps, gs, lr, xp=self._xp,
-                                                              kernels=self._kernels)
+            update_function("sgd", K, sgd_update)(ps, gs, lr, xp=self._xp, kernels=K)
             return
         vs = self._state_segments(self._velocities, params)
-        update_function("momentum", self._kernels, momentum_update)(
-            ps, gs, vs, lr, self.momentum, self.nesterov, xp=self._xp,
-            kernels=self._kernels)
+        update_function("momentum", K, momentum_update)(
+            ps, gs, vs, lr, self.momentum, self.nesterov, xp=self._xp, kernels=K)
