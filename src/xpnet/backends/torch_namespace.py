@@ -27,22 +27,22 @@ def _real_scalar(x: Any) -> bool:
     return isinstance(x, _SCALARS) and not isinstance(x, builtins.bool)
 
 
-def maximum(x1: Any, x2: Any, /) -> Any:
-    """max(x1, x2) elementwise; a Python scalar on either side stays a kernel argument."""
-    if isinstance(x1, torch.Tensor) and _real_scalar(x2) and x1.is_floating_point():
-        return torch.clamp_min(x1, x2)
-    if isinstance(x2, torch.Tensor) and _real_scalar(x1) and x2.is_floating_point():
-        return torch.clamp_min(x2, x1)
-    return _compat.maximum(x1, x2)
+def _scalar_kept(clamp: Any, compat: Any, what: str) -> Any:
+    """compat's two-argument function, with a Python real on either side of a floating tensor
+    passed to ``clamp`` as a kernel argument instead of made into a tensor."""
+    def f(x1: Any, x2: Any, /) -> Any:
+        if isinstance(x1, torch.Tensor) and _real_scalar(x2) and x1.is_floating_point():
+            return clamp(x1, x2)
+        if isinstance(x2, torch.Tensor) and _real_scalar(x1) and x2.is_floating_point():
+            return clamp(x2, x1)
+        return compat(x1, x2)
+    f.__name__ = f.__qualname__ = compat.__name__
+    f.__doc__ = f"{what} elementwise; a Python scalar on either side stays a kernel argument."
+    return f
 
 
-def minimum(x1: Any, x2: Any, /) -> Any:
-    """min(x1, x2) elementwise; a Python scalar on either side stays a kernel argument."""
-    if isinstance(x1, torch.Tensor) and _real_scalar(x2) and x1.is_floating_point():
-        return torch.clamp_max(x1, x2)
-    if isinstance(x2, torch.Tensor) and _real_scalar(x1) and x2.is_floating_point():
-        return torch.clamp_max(x2, x1)
-    return _compat.minimum(x1, x2)
+maximum = _scalar_kept(torch.clamp_min, _compat.maximum, "max(x1, x2)")
+minimum = _scalar_kept(torch.clamp_max, _compat.minimum, "min(x1, x2)")
 
 
 def __getattr__(name: str) -> Any:  # what ``import *`` did not bring (private helpers)
