@@ -113,6 +113,20 @@ def test_host_model_answers_as_the_estimator(trained):
         assert h.predict(Xr).dtype == est2.predict(Xr).dtype
 
 
+def test_host_model_of_a_one_class_classifier_answers_its_class(tmp_path):
+    """A classifier fitted on one class (scikit-learn's) predicts that class, from a host copy
+    too: the label step is the estimator's (training.inference.label_classes)."""
+    Xr = np.random.default_rng(0).normal(size=(30, 4))
+    est = xpnet.MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(Xr, np.full(30, "only"))
+    est.save(tmp_path / "one.xpnet")
+    got = HostModel(tmp_path / "one.xpnet").predict(Xr)
+    np.testing.assert_array_equal(got, est.predict(Xr))
+    assert set(got) == {"only"}
+
+
 def test_a_model_without_fill_values_refuses_missing_rows(tmp_path):
     wine_like(tmp_path / "w.csv")
     assert main(["train", "--data", str(tmp_path / "w.csv"), "--target", "cultivar",

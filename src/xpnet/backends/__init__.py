@@ -152,7 +152,7 @@ def same_device(a: Any, b: Any) -> bool:
     ``Backend.__eq__``, which compares the canonical devices this relies on."""
     pa = a if isinstance(a, Backend) else backend_of(a)
     pb = b if isinstance(b, Backend) else backend_of(b)
-    return pa.name == pb.name and pa.device == pb.device
+    return pa == pb
 
 
 def to_numpy(x: Any) -> np.ndarray:
@@ -197,7 +197,9 @@ def device_context(backend: Backend) -> Any:
 
 
 def _resolve(*arrays: Any) -> tuple[Any, Backend]:
-    return namespace(*arrays), backend_of(arrays[0])
+    array_api_compat.array_namespace(*arrays)  # TypeError when they mix libraries
+    be = backend_of(arrays[0])
+    return be.xp, be
 
 
 dispatch.register(_resolve)

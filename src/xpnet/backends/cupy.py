@@ -15,8 +15,6 @@ from xpnet.errors import BackendError
 
 __all__ = ["CupyBackend"]
 
-#: "1" switches the CuPy backend to its fused kernels (off until verified on a GPU).
-
 _INSTALL = "pip install 'xpnet[cuda12]' or 'xpnet[cuda13]'"
 
 

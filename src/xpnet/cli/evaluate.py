@@ -80,7 +80,7 @@ def _file(pipe: Any, args: argparse.Namespace) -> Any:
     columns = args.features or pipe.columns
     fills = pipe.preprocessing is not None and pipe.preprocessing.fill is not None
     table = read_table(args.data, args.target, sep=args.sep, features=columns,
-                       missing="mean" if fills else "error")
+                       missing=pipe.preprocessing.missing if fills else "error")
     for text in table.notes:
         note("evaluate", text)
     if columns is None:

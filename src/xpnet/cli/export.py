@@ -26,7 +26,7 @@ def run_export(args: argparse.Namespace) -> int:
                        f"inside the graph")
     else:
         note("export", f"input X: rows as the model takes them, "
-                       f"{pipe.estimator.get_params()['dtype']}, "
+                       f"{pipe.estimator.compute_dtype_}, "
                        f"{named}")
     print(f"{PROG} export: {args.model} -> {args.onnx}")
     return 0

@@ -162,6 +162,9 @@ CONSTRAINTS: dict[str, Any] = {
     "nesterovs_momentum": Flag(),
     "early_stopping": Flag(),
     "graphs": Either(Options(("auto",)), Flag(), "'auto', True or False"),
+    "progress_bar": Either(Flag(), Options(("epochs", "batches")),
+                           "False, True (or 'epochs': a bar over the epochs) or 'batches' "
+                           "(also one over each epoch's batches)"),
     "kernels": Options(("auto", "portable", "fused"),
                        " ('auto': the backend's own; 'portable': the reference kernels; "
                        "'fused': CuPy's fused CUDA kernels)"),

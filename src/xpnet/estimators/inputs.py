@@ -79,16 +79,12 @@ def _check_place(x: Any, be: Backend, name: str) -> None:
                            f"{be.device!r}).asarray({name}))")
 
 
-def _not_finite(name: str, has_nan: bool, dtype: Any) -> ValueError:
+def not_finite(name: str, has_nan: bool, dtype: Any) -> ValueError:
+    """The error for an input with NaN (``has_nan``) or infinity, as :func:`check_X` raises it."""
     what = "NaN" if has_nan else f"infinity or a value too large for dtype('{dtype}')"
     return ValueError(f"Input {name} contains {what}. xpnet cannot train on or predict from "
                       f"missing or infinite values: impute or drop them first (e.g. "
                       f"sklearn.impute.SimpleImputer)")
-
-
-def not_finite(name: str, has_nan: bool, dtype: Any) -> ValueError:
-    """The error for an input with NaN (``has_nan``) or infinity, as :func:`check_X` raises it."""
-    return _not_finite(name, has_nan, dtype)
 
 
 def _shape_checks(shape: tuple, name: str, n_features: int | None, estimator: str) -> None:
@@ -168,14 +164,14 @@ def check_X(X: Any, be: Backend, dtype: str, *, n_features: int | None = None,
         Xd = X if X.dtype == target else xp.astype(X, target)
         finite = xp.isfinite(Xd)
         if not bool(xp.all(finite)):  # one scalar read, not the data
-            raise _not_finite(name, bool(xp.any(xp.isnan(Xd))), dtype)
+            raise not_finite(name, bool(xp.any(xp.isnan(Xd))), dtype)
         return Xd
     A = _host_array(X, name)
     _shape_checks(A.shape, name, n_features, estimator)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow shows up as inf below
         A = np.ascontiguousarray(A, dtype=dtype)
     if not _host_all_finite(A):
-        raise _not_finite(name, bool(np.isnan(A).any()), dtype)
+        raise not_finite(name, bool(np.isnan(A).any()), dtype)
     return be.asarray(A) if upload else A
 
 
@@ -203,7 +199,7 @@ def _checked_sparse(X: Any, dtype: str, name: str, n_features: int | None,
         raise TypeError(f"{name} has dtype {X.dtype}; expected numbers")
     A = X.tocsr().astype(dtype, copy=False)
     if not np.isfinite(A.data).all():
-        raise _not_finite(name, bool(np.isnan(A.data).any()), dtype)
+        raise not_finite(name, bool(np.isnan(A.data).any()), dtype)
     A.sort_indices()
     return A
 
@@ -282,7 +278,7 @@ def _check_no_missing(y: Any, xp: Any, name: str) -> None:
         if any(v is None or (isinstance(v, float) and v != v) for v in y.flat):
             raise ValueError(f"Input {name} contains NaN or None; every example needs a label")
     elif _kind(y, xp) == "f" and not _all_finite(y, xp):
-        raise _not_finite(name, bool(xp.any(xp.isnan(y))), y.dtype)
+        raise not_finite(name, bool(xp.any(xp.isnan(y))), y.dtype)
 
 
 def classification_target(y: Any, n_samples: int, be: Backend, dtype: str, *,
@@ -378,7 +374,7 @@ def regression_target(y: Any, n_samples: int, be: Backend, dtype: str, *,
             raise ValueError(f"a regressor needs numeric y; got dtype {y.dtype}")
         Y = xp.astype(y, be.dtype(dtype))
     if not _all_finite(Y, xp):
-        raise _not_finite("y", bool(xp.any(xp.isnan(Y))), dtype)
+        raise not_finite("y", bool(xp.any(xp.isnan(Y))), dtype)
     Y = xp.reshape(Y, (-1, 1)) if Y.ndim == 1 else Y
     if n_outputs is not None and Y.shape[1] != n_outputs:
         raise ValueError(f"y has {Y.shape[1]} outputs but the model was fitted on {n_outputs}")

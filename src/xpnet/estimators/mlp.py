@@ -22,7 +22,8 @@ from xpnet.estimators.sklearn_base import ClassifierMixin, RegressorMixin
 from xpnet.backends import Backend, to_numpy
 from xpnet.estimators.base import BaseMLP, stochastic_only
 from xpnet.estimators.params import Config
-from xpnet.training.inference import class_index, probabilities
+from xpnet.training.inference import (class_index, label_classes, probabilities,
+                                      regression_values)
 from xpnet.estimators.inputs import (Target, check_y_length, classification_target, is_backend_array,
                      regression_target)
 
@@ -131,7 +132,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             P, native = self._predict(X, index)
             return self._out(P, native)
         # one class (scikit-learn's): its output unit is trained to 0; the label is that class
-        classes = self.classes_ if self.classes_.shape[0] > 1 else np.repeat(self.classes_, 2)
+        classes = label_classes(self.classes_)
         if is_backend_array(X) and classes.dtype.kind in "biuf":
             C = self._net.backend.asarray(classes)
             labels, _ = self._predict(X, lambda AL: xp.take(C, index(AL), axis=0))
@@ -229,13 +230,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         """Predictions (n_samples,) or (n_samples, n_outputs)."""
         self._check_fitted()
         xp = self._net.backend.xp
-        if self._net.W[self._net.L].shape[0] == 1:  # one output: (n_samples,)
-            def finish(AL: Any) -> Any:
-                return AL[0, :]
-        else:
-            def finish(AL: Any) -> Any:
-                return xp.permute_dims(AL, (1, 0))
-        P, native = self._predict(X, finish)
+        outputs = int(self._net.W[self._net.L].shape[0])
+        P, native = self._predict(X, lambda AL: regression_values(AL, outputs, xp=xp))
         return self._out(P, native)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:

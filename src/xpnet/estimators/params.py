@@ -22,7 +22,6 @@ __all__ = ["NEVER", "STOCHASTIC", "Config", "check_number"]
 
 #: what n_iter_no_change=inf counts to: never reached, so the schedule never stops on it
 NEVER = 2 ** 62
-_BARS = (False, True, "epochs", "batches")
 
 
 def check_number(name: str, value: Any, *, low: float = -math.inf, high: float = math.inf,
@@ -102,13 +101,7 @@ class Config:
         self.shuffle = bool(est.shuffle)
         # verbose: scikit-learn's lines on stdout; progress_bar: tqdm bars (xpnet's own)
         self.verbose = bool(est.verbose)
-        bars = getattr(est, "progress_bar", False)
-        if isinstance(bars, np.bool_):
-            bars = bool(bars)
-        if not any(bars is b if isinstance(b, bool) else bars == b for b in _BARS):
-            raise ValueError(f"progress_bar must be False, True (or 'epochs': a bar over the "
-                             f"epochs) or 'batches' (also one over each epoch's batches); got "
-                             f"{bars!r}")
+        bars = check("progress_bar", getattr(est, "progress_bar", False))
         self.bars = 0 if bars is False else 2 if bars == "batches" else 1
         rs = est.random_state
         if not (rs is None or isinstance(rs, (np.random.Generator, np.random.RandomState))

@@ -19,7 +19,8 @@ import numpy as np
 from xpnet.backends import get_backend
 from xpnet.io.metadata import classes_from_json
 from xpnet.io.modelfile import read
-from xpnet.training.inference import class_index, predict_in_chunks, probabilities
+from xpnet.training.inference import (class_index, label_classes, predict_in_chunks,
+                                      probabilities, regression_values)
 from xpnet.training.network import Network
 
 __all__ = ["HostModel"]
@@ -80,8 +81,9 @@ class HostModel:
 
     def predict(self, X: Any) -> np.ndarray:
         kind = self._target_kind
+        xp = self._net.backend.xp
         if kind == "continuous":
-            one = self._net.W[self._net.L].shape[0] == 1
-            return self._finish(X, lambda AL: AL[0, :] if one else AL.T)
-        index = self._finish(X, lambda AL: class_index(AL, kind, xp=self._net.backend.xp))
-        return index if kind == "multilabel" else self.classes_[index]
+            outputs = int(self._net.W[self._net.L].shape[0])
+            return self._finish(X, lambda AL: regression_values(AL, outputs, xp=xp))
+        index = self._finish(X, lambda AL: class_index(AL, kind, xp=xp))
+        return index if kind == "multilabel" else label_classes(self.classes_)[index]

@@ -74,9 +74,6 @@ def classes_from_json(data: Any) -> np.ndarray | None:
 # What an estimator file must say, field by field; :func:`validate` checks it on every read
 # (and :func:`write` before writing), so a loaded model is exactly what the file says or none.
 _ESTIMATORS = ("MLPClassifier", "MLPRegressor")
-_CLASSIFIER_OUTPUT = CLASSIFIER_OUTPUTS
-_REGRESSOR_OUTPUT = REGRESSOR_OUTPUTS  # by params["loss"]
-_ALIASES = ACTIVATION_ALIASES  # scikit-learn's names, allowed in params["activation"]
 _STOPS = (None, "max_iter", "converged", "interrupted", "epoch", "callback")
 _HISTORY = ("epoch", "loss", "val_loss", "val_score", "time", "learning_rate")
 _NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}  # as _json writes them
@@ -196,11 +193,6 @@ def _names(*names: str) -> Callable[[str, Any], None]:
     return lambda field, v: _one_of(field, v, names)
 
 
-def _interval(low: float, high: float = math.inf, low_open: bool = False,
-              high_open: bool = False) -> Callable[[str, Any], None]:
-    return lambda field, v: _real(field, v, low, high, low_open, high_open)
-
-
 def _constraint(name: str) -> Callable[[str, Any], None]:
     """The parameter's check from the estimators' constraint table (what fit accepts; JSON
     writes n_iter_no_change=inf as "inf")."""
@@ -257,8 +249,7 @@ _PARAMS: dict[str, Callable[[str, Any], None]] = {
     "epsilon": _constraint("epsilon"),
     "n_iter_no_change": _constraint("n_iter_no_change"),
     "max_fun": _constraint("max_fun"),
-    "progress_bar": _check("true, false, 'epochs' or 'batches'",
-                           lambda v: isinstance(v, bool) or v in ("epochs", "batches")),
+    "progress_bar": _constraint("progress_bar"),
     "backend": _check("a backend name", lambda v: isinstance(v, str) and v != ""),
     "device": _check("null, a device index or a device name", lambda v: v is None
                      or isinstance(v, str) or type(v) is int and v >= 0),
@@ -276,7 +267,7 @@ _ESTIMATOR_PARAMS = {
     "MLPClassifier": {**_PARAMS, "class_weight": _check(
         "null, 'balanced' or {label: weight >= 0}", lambda v: v is None or v == "balanced"
         or isinstance(v, dict) and all(_inside(w, 0) for w in v.values()))},
-    "MLPRegressor": {**_PARAMS, "loss": _names(*_REGRESSOR_OUTPUT)},
+    "MLPRegressor": {**_PARAMS, "loss": _names(*REGRESSOR_OUTPUTS)},
 }
 
 
@@ -361,11 +352,11 @@ def _check_network(meta: Mapping[str, Any], name: str, params: dict, dims: list)
     layers, activation, dropout, loss), against layer_dims; the target kind."""
     regressor = name == "MLPRegressor"
     kind = _one_of("target_kind", meta["target_kind"],
-                   ("continuous",) if regressor else tuple(_CLASSIFIER_OUTPUT))
+                   ("continuous",) if regressor else tuple(CLASSIFIER_OUTPUTS))
     g = _list("activations", meta["activations"], len(dims) - 1, " (one per layer)")
     for i, a in enumerate(g[:-1]):
         _one_of(f"activations[{i}]", a, HIDDEN_ACTIVATIONS)
-    out = _REGRESSOR_OUTPUT[params["loss"]] if regressor else _CLASSIFIER_OUTPUT[kind]
+    out = REGRESSOR_OUTPUTS[params["loss"]] if regressor else CLASSIFIER_OUTPUTS[kind]
     if g[-1] != out:
         _bad(f"activations[{len(g) - 1}]", g[-1], f"{out!r}, the output of {name} with " + (
             f"params.loss {params['loss']!r}" if regressor else f"target_kind {kind!r}"))
@@ -374,7 +365,7 @@ def _check_network(meta: Mapping[str, Any], name: str, params: dict, dims: list)
     if hidden != dims[1:-1]:
         raise _Invalid(f"params.hidden_layer_sizes {hls!r} disagrees with layer_dims {dims}")
     acts = [act] * len(hidden) if isinstance(act, str) else act
-    if [_ALIASES.get(a, a) for a in acts] != g[:-1]:
+    if [ACTIVATION_ALIASES.get(a, a) for a in acts] != g[:-1]:
         raise _Invalid(f"params.activation {act!r} disagrees with activations {g}")
     if isinstance(params["dropout"], list) and len(params["dropout"]) != len(hidden):
         _bad("params.dropout", params["dropout"],

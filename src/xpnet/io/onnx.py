@@ -51,7 +51,7 @@ from xpnet.backends.ndonnx import onnx_namespace
 from xpnet.core.forward import PORTABLE, forward
 from xpnet.io.container import atomic_write
 from xpnet.io.preprocessing import Preprocessing
-from xpnet.training.inference import class_index, probabilities
+from xpnet.training.inference import class_index, label_classes, probabilities, regression_values
 
 __all__ = ["to_onnx"]
 
@@ -81,8 +81,7 @@ def to_onnx(est: Any, path: str | os.PathLike | None = None,
     meta = {"xpnet.estimator": type(est).__name__, "xpnet.dtype": est._dtype,
             "xpnet.target_kind": est._target_kind, "xpnet.activations": json.dumps(list(net.g))}
     if est._target_kind == "continuous":
-        one = int(net.W[net.L].shape[0]) == 1  # one output: (N,), as predict
-        outputs = {"y": AL[0, :] if one else nd.permute_dims(AL, (1, 0))}
+        outputs = {"y": regression_values(AL, int(net.W[net.L].shape[0]), xp=nd)}  # as predict
     else:
         outputs, meta["xpnet.label"] = _classifier_outputs(est, AL, nd,
                                                            decode=preprocessing is not None)
@@ -115,7 +114,7 @@ def _classifier_outputs(est: Any, AL: Any, nd: Any, decode: bool = False
     proba, index = probabilities(AL, kind, xp=nd), class_index(AL, kind, xp=nd)
     if kind == "multilabel":
         return {"proba": proba, "label": index}, "indicator"
-    classes = np.asarray(est.classes_)
+    classes = label_classes(est.classes_)
     if decode and classes.dtype.kind not in "biuf":
         classes = classes.astype(str)
     if classes.dtype.kind in "biuf" or decode:

@@ -41,10 +41,7 @@ from xpnet.training.progress import Settings
 from xpnet.training.step import Step
 from xpnet.training.step_table import StepTable
 
-__all__ = ["GRAPH_OPTIONS", "EpochGraph", "decide", "driver_for", "driver_of", "release"]
-
-#: The estimator's ``graphs`` values.
-GRAPH_OPTIONS = ("auto", True, False)
+__all__ = ["EpochGraph", "decide", "driver_for", "driver_of", "release"]
 
 AUTO = ("graphs='auto' runs eagerly until CUDA graphs are verified on a GPU (graphs=True "
         "captures)")

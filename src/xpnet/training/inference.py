@@ -25,7 +25,8 @@ from xpnet.backends.staging import fill
 from xpnet.core.forward import forward
 
 __all__ = ["DEFAULT_MAX_BYTES", "budget_bytes", "chunk_rows_for", "class_index", "itemsize",
-           "predict_in_chunks", "predict_staged", "probabilities", "staging_for"]
+           "label_classes", "predict_in_chunks", "predict_staged", "probabilities",
+           "regression_values", "staging_for"]
 
 DEFAULT_MAX_BYTES = 64 * 2**20
 #: The share of a device's free memory one block's activations may take.
@@ -190,6 +191,19 @@ def probabilities(AL: Any, kind: str, *, xp: Any) -> Any:
         p = AL[0, :]
         return xp.stack([1.0 - p, p], axis=1)
     return xp.permute_dims(AL, (1, 0))
+
+
+def label_classes(classes: np.ndarray) -> np.ndarray:
+    """What a :func:`class_index` indexes: ``classes_``, or a one-class model's class twice
+    (scikit-learn's: its output unit is trained to 0, and either index names that class)."""
+    classes = np.asarray(classes)
+    return classes if classes.shape[0] > 1 else np.repeat(classes, 2)
+
+
+def regression_values(AL: Any, outputs: int, *, xp: Any) -> Any:
+    """A regressor's predictions from A[L] (n[L] = ``outputs``, rows): (rows,) for one
+    output, else A[L]^T (``outputs`` given: a graph node may not know its shape)."""
+    return AL[0, :] if outputs == 1 else xp.permute_dims(AL, (1, 0))
 
 
 def class_index(AL: Any, kind: str, *, xp: Any) -> Any:
